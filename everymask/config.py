@@ -1,0 +1,118 @@
+"""`RunConfig`: every knob of a run with its default, shared by the CLI, the API, the store and tests."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import EverymaskError
+
+BACKENDS = ("classic", "sam2", "sam", "replay")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a run's result. Saved in the store; a resume must match it.
+
+    Knobs that only change how fast or where a run happens (device, cache sizes, progress) are
+    not here: they may differ between a run and its resume.
+    """
+
+    backend: str = "classic"
+    step: int = 5                      # frames between key frames
+    max_masks: int = 144               # largest generated masks kept per key frame
+    min_area: float = 0.0005           # generated masks under this fraction of the frame are dropped
+    match_iou: float = 0.8             # propagated vs key-frame mask: same object above this IoU
+    vanish_area: float = 0.0006        # a propagated mask under this fraction of the frame ends
+    max_side: int = 0                  # downscale frames whose longer side exceeds this (0: never)
+    # mask generator (names as in SAM's automatic mask generator)
+    points_per_side: int = 32
+    pred_iou_thresh: float = 0.8
+    stability_score_thresh: float = 0.9
+    box_nms_thresh: float = 0.7
+    crop_n_layers: int = 0
+    min_mask_region_area: int = 0
+    # model (sam2 / sam backends)
+    model: str = ""
+    checkpoint: str = ""
+    schedule: str = "shared"           # "shared": each frame encoded once; "original": per task
+    # part-of hierarchy
+    part_inside: float = 0.9           # fraction of A's pixels inside B for A to be part of B in a frame
+    part_frames: float = 0.8           # fraction of co-visible frames where that must hold
+    part_max_ratio: float = 0.8        # A's mean area at most this fraction of B's
+    # budgets
+    min_track_area: float = 0.0        # drop tracks whose area stays under this fraction all their life
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse values that cannot work, naming the flag and the allowed range."""
+        def bad(name: str, why: str) -> EverymaskError:
+            flag = "--" + name.replace("_", "-")
+            return EverymaskError(f"{flag} {getattr(self, name)!r} is invalid: {why}")
+
+        if self.backend not in BACKENDS:
+            raise EverymaskError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS[:3])}")
+        if not isinstance(self.step, int) or self.step < 1:
+            raise bad("step", "must be an integer >= 1")
+        if not isinstance(self.max_masks, int) or not 1 <= self.max_masks <= 99999:
+            raise bad("max_masks", "must be an integer between 1 and 99999")
+        for name in ("min_area", "vanish_area", "min_track_area"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+                raise bad(name, "must be a fraction of the frame area in [0, 1)")
+        for name in ("match_iou", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
+                     "part_inside", "part_frames", "part_max_ratio"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise bad(name, "must be between 0 and 1")
+        if not isinstance(self.max_side, int) or self.max_side < 0:
+            raise bad("max_side", "must be an integer >= 0 (0 keeps the input size)")
+        if not isinstance(self.points_per_side, int) or not 1 <= self.points_per_side <= 256:
+            raise bad("points_per_side", "must be an integer between 1 and 256")
+        if not isinstance(self.crop_n_layers, int) or not 0 <= self.crop_n_layers <= 3:
+            raise bad("crop_n_layers", "must be an integer between 0 and 3")
+        if not isinstance(self.min_mask_region_area, int) or self.min_mask_region_area < 0:
+            raise bad("min_mask_region_area", "must be an integer >= 0")
+        if self.schedule not in ("shared", "original"):
+            raise bad("schedule", "must be 'shared' or 'original'")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], where: str = "config") -> "RunConfig":
+        """Build from a dict (a TOML file, the store), naming any unknown key or wrong type."""
+        known = {f.name: f for f in fields(cls)}
+        for key, value in values.items():
+            if key not in known:
+                raise EverymaskError(f"{where}: unknown key {key!r}; known keys: {', '.join(known)}")
+            want = type(getattr(cls(), key))
+            ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise EverymaskError(f"{where}: key {key!r} must be {want.__name__}, got {type(value).__name__} {value!r}")
+        values = {k: (float(v) if isinstance(getattr(cls(), k), float) else v) for k, v in values.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "RunConfig":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise EverymaskError(f"cannot read config file {path}: {e.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise EverymaskError(f"config file {path} is not valid TOML: {e}") from None
+        return cls.from_mapping(data, where=f"config file {path}")
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)

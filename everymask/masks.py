@@ -1,0 +1,168 @@
+"""`Masks`, the one currency type: the masks of one frame as parallel arrays, plus RLE helpers.
+
+Masks travel between backends, engine, store and exports as pycocotools compressed RLEs
+(`{"size": [H, W], "counts": bytes}`): a 720p mask is a few hundred bytes instead of 900 kB,
+and IoU, area and boxes are computed on the RLE directly.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+RLE = dict  # {"size": [H, W], "counts": bytes}
+
+# pycocotools 2.0.10/2.0.11 with numpy 2 overflow on lists of 256+ RLEs in some calls
+_CHUNK = 255
+
+
+def encode(dense: np.ndarray) -> list[RLE]:
+    """N x H x W (or H x W) boolean masks -> list of compressed RLEs."""
+    dense = np.asarray(dense)
+    if dense.ndim == 2:
+        dense = dense[None]
+    if dense.shape[0] == 0:
+        return []
+    out: list[RLE] = []
+    for i in range(0, dense.shape[0], _CHUNK):
+        chunk = np.asfortranarray(dense[i:i + _CHUNK].transpose(1, 2, 0).astype(np.uint8))
+        out.extend(mask_utils.encode(chunk))
+    return out
+
+
+def decode(rles: Sequence[RLE], size: tuple[int, int] | None = None) -> np.ndarray:
+    """List of RLEs -> N x H x W bool array (`size` needed when the list is empty)."""
+    if not rles:
+        if size is None:
+            raise ValueError("decode of an empty list needs size")
+        return np.zeros((0, *size), bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dense = mask_utils.decode(list(rles))
+    return np.ascontiguousarray(dense.transpose(2, 0, 1)).astype(bool)
+
+
+def decode_one(rle: RLE) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
+
+
+def areas(rles: Sequence[RLE]) -> np.ndarray:
+    if not rles:
+        return np.zeros(0, np.int64)
+    return np.concatenate([np.atleast_1d(mask_utils.area(list(rles[i:i + _CHUNK])))
+                           for i in range(0, len(rles), _CHUNK)]).astype(np.int64)
+
+
+def boxes(rles: Sequence[RLE]) -> np.ndarray:
+    """x, y, w, h per mask (float64, N x 4)."""
+    if not rles:
+        return np.zeros((0, 4))
+    return np.concatenate([np.atleast_2d(mask_utils.toBbox(list(rles[i:i + _CHUNK])))
+                           for i in range(0, len(rles), _CHUNK)]).reshape(-1, 4)
+
+
+def iou_matrix(a: Sequence[RLE], b: Sequence[RLE]) -> np.ndarray:
+    """IoU of every mask in `a` with every mask in `b` (len(a) x len(b))."""
+    if not a or not b:
+        return np.zeros((len(a), len(b)))
+    return np.asarray(mask_utils.iou(list(a), list(b), [0] * len(b)), dtype=np.float64).reshape(len(a), len(b))
+
+
+def intersection_matrix(a: Sequence[RLE], b: Sequence[RLE]) -> np.ndarray:
+    """|a_i & b_j| for every pair, derived from IoU and areas (exact up to rounding)."""
+    iou = iou_matrix(a, b)
+    if iou.size == 0:
+        return iou
+    sa, sb = areas(a)[:, None], areas(b)[None, :]
+    return np.rint(iou * (sa + sb) / (1.0 + iou))
+
+
+def rle_to_json(rle: RLE) -> dict:
+    counts = rle["counts"]
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])],
+            "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts}
+
+
+def rle_from_json(obj: dict) -> RLE:
+    counts = obj["counts"]
+    return {"size": [int(obj["size"][0]), int(obj["size"][1])],
+            "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+
+
+@dataclass(frozen=True)
+class Masks:
+    """The masks of one frame: ids, RLEs and scores as parallel arrays, validated once.
+
+    `ids` are whatever the producer calls its masks (provisional ids inside the engine, seed ids
+    in a propagator, final track ids in an export). Areas and boxes derive from the RLEs.
+    """
+
+    size: tuple[int, int]
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    rles: list = field(default_factory=list)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+        object.__setattr__(self, "ids", np.asarray(self.ids, dtype=np.int64).reshape(-1))
+        object.__setattr__(self, "scores", np.asarray(self.scores, dtype=np.float32).reshape(-1))
+        object.__setattr__(self, "rles", list(self.rles))
+        n = len(self.rles)
+        if len(self.ids) != n or len(self.scores) != n:
+            raise ValueError(f"Masks: {len(self.ids)} ids, {n} rles, {len(self.scores)} scores")
+        for r in self.rles:
+            if tuple(r["size"]) != self.size:
+                raise ValueError(f"Masks: an RLE of size {r['size']} in a frame of size {self.size}")
+
+    # construction -------------------------------------------------------------------------
+    @classmethod
+    def empty(cls, size: tuple[int, int]) -> "Masks":
+        return cls(size=size)
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray, ids: Iterable[int], scores: Iterable[float] | None = None) -> "Masks":
+        dense = np.asarray(dense, bool)
+        ids = np.asarray(list(ids), np.int64)
+        sc = np.ones(len(ids), np.float32) if scores is None else np.asarray(list(scores), np.float32)
+        return cls(size=dense.shape[-2:], ids=ids, rles=encode(dense) if len(ids) else [], scores=sc)
+
+    @staticmethod
+    def concat(parts: Sequence["Masks"], size: tuple[int, int] | None = None) -> "Masks":
+        parts = list(parts)
+        if not parts:
+            if size is None:
+                raise ValueError("concat of nothing needs size")
+            return Masks.empty(size)
+        return Masks(size=parts[0].size,
+                     ids=np.concatenate([p.ids for p in parts]),
+                     rles=[r for p in parts for r in p.rles],
+                     scores=np.concatenate([p.scores for p in parts]))
+
+    # access -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.rles)
+
+    @property
+    def areas(self) -> np.ndarray:
+        return areas(self.rles)
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return boxes(self.rles)
+
+    def select(self, keep: np.ndarray | Sequence[int] | Sequence[bool]) -> "Masks":
+        """Subset by a boolean mask or by indices, order as given."""
+        keep = np.asarray(keep)
+        idx = np.flatnonzero(keep) if keep.dtype == bool else keep.astype(np.int64).reshape(-1)
+        return Masks(size=self.size, ids=self.ids[idx], rles=[self.rles[i] for i in idx], scores=self.scores[idx])
+
+    def to_dense(self) -> np.ndarray:
+        return decode(self.rles, self.size)
+
+    def by_id(self) -> dict[int, int]:
+        return {int(i): k for k, i in enumerate(self.ids)}
