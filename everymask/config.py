@@ -116,3 +116,15 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How and where a run executes; may change between a run and its resume without changing results
+    (up to floating-point differences between devices)."""
+
+    device: str = "auto"               # auto | cpu | cuda | mps
+    feature_cache_mb: int = 2048       # bound on cached image-encoder features (sam2 / sam)
+    frame_cache: int = 32              # decoded frames kept in memory
+    time_budget_s: float = 0.0         # 0: no budget
+    progress: bool = True
