@@ -457,3 +457,15 @@ def test_fingerprint_stable_across_processes_and_sensitive(tmp_path):
     (d / "001.png").rename(d / "001b.png")
     assert open_source(d).fingerprint() != before
     assert open_source(path, max_side=16).fingerprint() == open_source(path).fingerprint()
+
+
+def test_stream_without_timestamps_is_numbered_by_decoding(tmp_path):
+    """A raw H.264 elementary stream has no pts: frames are counted and reached by decoding."""
+    frames = [pattern(i) for i in range(12)]
+    path = write_video(tmp_path / "raw.h264", frames, **LOSSLESS)
+    ref = sequential_decode(path)
+    with open_source(path, cache_frames=3) as src:
+        assert len(src) == 12 == len(ref)
+        for i in [5, 2, 11, 0, 7]:
+            np.testing.assert_array_equal(src.frame(i), ref[i])
+            np.testing.assert_array_equal(src.frame(i), frames[i])

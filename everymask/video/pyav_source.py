@@ -60,6 +60,7 @@ class PyAVSource:
         self._last = -1  # index of the last frame the live decoder produced
         self._transform: Transform = lambda a: a
         self._dropped_packets = 0
+        self._demux_error = False
         self.seeks = 0  # decoder restarts served by frame(); read by tests and benchmarks
         self.decoded = 0  # frames decoded by frame()
 
@@ -68,7 +69,9 @@ class PyAVSource:
         if self._pts is None or not self._keys:
             self._count_by_decoding()
         first = self._first_frame()
-        self._check_tail()
+        if self._pts is not None and (self._dropped_packets or self._demux_error
+                                      or (self._stream.frames or 0) > len(self._pts)):
+            self._check_tail()  # only when the packets hint at damage: it decodes a whole GOP
         if len(self) == 0:
             raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
 
@@ -111,6 +114,7 @@ class PyAVSource:
                     key_pts.append(packet.pts)
         except DECODE_ERRORS as exc:
             log.debug("demux stopped early on %s: %s", self._name, exc)
+            self._demux_error = True
         if len(set(pts)) != len(pts):
             return None, []
         pts.sort()
@@ -127,14 +131,28 @@ class PyAVSource:
         self._count = count
 
     def _first_frame(self) -> av.VideoFrame:
+        """The first frame that decodes; also checks that decoded pts match the packet index."""
+        if self._pts is not None:
+            try:
+                self._container.seek(self._pts[0], stream=self._stream, backward=True)
+                first = next(iter(self._container.decode(self._stream)), None)
+            except DECODE_ERRORS:
+                first = None
+            index = self._rank.get(first.pts) if first is not None else None
+            if index is None:  # pts we cannot trust: number frames by decoding instead
+                self._count_by_decoding()
+            elif index > 0:  # leading frames that never decode (a stream cut mid-GOP)
+                self._pts = self._pts[index:]
+                self._rank = {p: i for i, p in enumerate(self._pts)}
+                self._keys = [k - index for k in self._keys if k >= index] or [0]
+            if first is not None and index is not None:
+                return first
         for _, frame in self._decode_from(0):
             return frame
         raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
 
     def _check_tail(self) -> None:
         """Decode the last GOP: `len` must be the frames that really decode, not the packets."""
-        if self._pts is None:
-            return
         expected = len(self._pts)
         start = self._keys[-1] if self._keys else 0
         seen = set()
