@@ -71,7 +71,7 @@ class PyAVSource:
         first = self._first_frame()
         if self._pts is not None and (self._dropped_packets or self._demux_error
                                       or self._declared_frames()[0] > len(self._pts)):
-            self._check_tail()  # only when the packets hint at damage: it decodes a whole GOP
+            self._check_tail()  # only when the packets hint at damage: it decodes two GOPs
         if len(self) == 0:
             raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
 
