@@ -140,6 +140,15 @@ def test_cache_is_bounded(tmp_path):
     for i in range(3):
         cache.put(i, np.zeros(1))
     assert 0 not in cache and 1 in cache and 2 in cache
+    cache.get(1)  # 1 is now the most recent: 2 goes next
+    cache.put(3, np.zeros(1))
+    assert 2 not in cache and 1 in cache and 3 in cache
+    cache = FrameCache(10, max_bytes=250)
+    for i in range(4):
+        cache.put(i, np.zeros(100, np.uint8))
+    assert len(cache) == 2 and cache.nbytes == 200 and 3 in cache
+    cache.put(9, np.zeros(1000, np.uint8))  # larger than the cap: kept alone
+    assert len(cache) == 1 and 9 in cache
 
 
 def test_variable_frame_rate_keeps_every_frame_in_order(tmp_path):
@@ -239,6 +248,29 @@ def test_gray_rgba_16bit_images(tmp_path):
                 assert np.abs(got.astype(int) - 128).max() <= 2
             else:
                 assert (got == rgb).all(), (i, got[0, 0])
+
+
+def _jpeg_with_orientation(a_bgr: np.ndarray, orientation: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", a_bgr, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    tiff = (b"MM\x00\x2a" + struct.pack(">IH", 8, 1)
+            + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0))
+    app1 = b"Exif\x00\x00" + tiff
+    data = buf.tobytes()
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
+
+
+def test_jpeg_exif_orientation_applied(tmp_path):
+    """Phone photos: EXIF orientation 6 (rotate 90 clockwise) gives upright frames."""
+    d = tmp_path / "phone"
+    d.mkdir()
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:8, :8] = 255  # top-left white block
+    for i in range(2):
+        (d / f"IMG_{i}.jpg").write_bytes(_jpeg_with_orientation(a, 6))
+    with open_source(d) as src:
+        assert src.size == (40, 20)
+        got = src.frame(1)
+        assert got[:8, -8:].min() > 200 and got[-8:, :8].max() < 50  # block now top-right
 
 
 def test_single_1x1_image_works(tmp_path):
