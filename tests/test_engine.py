@@ -132,11 +132,15 @@ def test_single_frame_video(tmp_path):
     assert spans(run) == [(1, 0, 0, 1)]
 
 
-def test_match_is_one_to_one_above_threshold():
-    a = [box(SIZE, 0, 0, 10, 10), box(SIZE, 0, 1, 10, 10)]
-    g = [box(SIZE, 0, 0, 10, 10)]
-    assert match(a, g, 0.8) == [(0, 0, 1.0)]
+def test_match_is_one_to_one_above_threshold_and_absorbs_duplicates():
+    g = [box(SIZE, 0, 0, 10, 10), box(SIZE, 20, 20, 10, 10)]
+    a = [box(SIZE, 20, 21, 10, 10), box(SIZE, 0, 0, 10, 10)]
+    assert match(a, g, 0.8) == [(0, 1, 0.8181818181818182), (1, 0, 1.0)]
     assert match([box(SIZE, 0, 5, 10, 10)], g, 0.8) == []  # IoU 1/3
+    # a second arrival on the same object (IoU 0.9 > 0.8) merges there too instead of going on
+    dup = [box(SIZE, 0, 0, 10, 10), box(SIZE, 0, 0, 9, 10)]
+    assert match(dup, g[:1], 0.8) == [(0, 0, 1.0), (1, 0, 0.9)]
+    assert match(dup, g[:1], 0.95) == [(0, 0, 1.0)]
 
 
 def test_resolve_ids_refuses_two_masks_of_one_key_frame():
