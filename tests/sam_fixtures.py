@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-TINY_IMAGE = 256
+TINY_IMAGE = 128
 
 
 def tiny_sam2_config():  # -> Sam2VideoConfig
@@ -57,6 +57,12 @@ def build(kind: str, seed: int = 0) -> torch.nn.Module:
 
     torch.manual_seed(seed)
     model = Sam2VideoModel(tiny_sam2_config()) if kind == "sam2" else SamModel(tiny_sam1_config())
+    if kind == "sam2":
+        # random weights put the object score near 0, so tracked masks would flicker between
+        # "object" and "no object"; a positive bias makes every seed stay visible, which gives
+        # the propagation tests non-empty masks to compare
+        with torch.no_grad():
+            model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(5.0)
     return model.eval()
 
 

@@ -20,24 +20,8 @@ import torch
 
 from ..errors import EverymaskError
 
-SAM2_MODELS = {
-    "tiny": "facebook/sam2.1-hiera-tiny",
-    "small": "facebook/sam2.1-hiera-small",
-    "base-plus": "facebook/sam2.1-hiera-base-plus",
-    "large": "facebook/sam2.1-hiera-large",
-}
-SAM1_MODELS = {
-    "vit-b": "facebook/sam-vit-base",
-    "vit-l": "facebook/sam-vit-large",
-    "vit-h": "facebook/sam-vit-huge",
-}
-# The default is the largest model of each family: the original method ran SAM 2.1 hiera-large for
-# propagation (and SAM vit-h for key frames), its best tracker by a clear margin on SA-V/MOSE, and
-# the default must not depend on the machine (a run resumed elsewhere must mean the same model).
-# `--model tiny` is the CPU choice: about 6x less encoder work than large.
-DEFAULT_SAM2 = "large"
-DEFAULT_SAM1 = "vit-h"
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+from .sam_names import (DEFAULT_SAM1, DEFAULT_SAM2, SAM1_MODELS, SAM2_MODELS, WEIGHT_FILES, find_cached,
+                        hub_cache_dir)
 
 
 @dataclass(frozen=True)
@@ -110,30 +94,6 @@ def autocast(device: torch.device) -> ContextManager:
 
 # -- finding weights ------------------------------------------------------------------------
 
-def hub_cache_dir() -> Path:
-    """The hub cache huggingface_hub itself uses, read from the environment at call time."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def find_cached(hub_id: str, cache: Path | None = None) -> Path | None:
-    """The cached snapshot folder of `hub_id` that has a config and safetensors weights, or None."""
-    cache = cache or hub_cache_dir()
-    repo = cache / ("models--" + hub_id.replace("/", "--"))
-    candidates = []
-    ref = repo / "refs" / "main"
-    if ref.is_file():
-        candidates.append(repo / "snapshots" / ref.read_text().strip())
-    if (repo / "snapshots").is_dir():
-        candidates += sorted((repo / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    for snap in candidates:
-        if (snap / "config.json").is_file() and any((snap / f).is_file() for f in WEIGHT_FILES):
-            return snap
-    return None
-
-
 def download(hub_id: str, cache: Path) -> Path | None:
     """Fetch config and safetensors weights when the network allows; None when offline or failing."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
@@ -204,7 +164,7 @@ def _folder_for(config: dict, weights: Path) -> Path:
 
 # -- loading --------------------------------------------------------------------------------
 
-def _checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+def _checkpoint_shapes(folder: Path, where: str) -> dict[str, tuple[int, ...]]:
     from safetensors import safe_open
 
     index = folder / "model.safetensors.index.json"
@@ -216,7 +176,8 @@ def _checkpoint_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
                 for key in f.keys():
                     shapes[key] = tuple(f.get_slice(key).get_shape())
         except Exception as e:  # safetensors raises its own error types for non-safetensors bytes
-            raise EverymaskError(f"{folder / name}: not a safetensors file ({type(e).__name__})") from None
+            raise EverymaskError(f"{where}: not a safetensors weights file ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:120] if str(e) else 'unreadable'})") from None
     return shapes
 
 
@@ -250,21 +211,29 @@ def validate(folder: Path, ms: ModelSpec, where: str) -> Any:
             if kind == "sam2" else ""
         raise EverymaskError(f"{where}: a {kind} checkpoint where a {want} one was expected{extra}")
     config = AutoConfig.from_pretrained(str(folder))
-    shapes = _checkpoint_shapes(folder)
+    shapes = _checkpoint_shapes(folder, where)
     with torch.device("meta"):
         expected = _model_class(ms.family)(config).state_dict()
     tied = {"prompt_encoder.shared_embedding.positional_embedding", "shared_image_embedding.positional_embedding"}
     missing = [k for k in expected if k not in shapes and k not in tied]
     wrong = [k for k, v in expected.items() if k in shapes and shapes[k] != tuple(v.shape)]
-    if not shapes or len(missing) > len(expected) // 2:
-        raise EverymaskError(f"{where}: not a {ms.hub_id.split('/')[-1]}-family checkpoint "
-                             f"({len(missing)} of {len(expected)} weights missing, e.g. {missing[:1]})")
-    if wrong or missing:
+    known = sum(k in expected for k in shapes)
+    family = "SAM 2.1 video" if ms.family == "sam2" else "SAM"
+    if known < max(1, len(shapes) // 2):
+        raise EverymaskError(f"{where}: not a {family} checkpoint ({len(shapes) - known} of {len(shapes)} "
+                             f"weights have names a {family} model does not have)")
+    if wrong or missing or len(shapes) > len(expected):
         size = _guess_size(ms.family, shapes)
-        hint = f"it looks like --model {size}" if size and size != ms.name else "the config does not match the weights"
-        first = (wrong or missing)[0]
-        raise EverymaskError(f"{where}: checkpoint does not match {ms.hub_id}: {first} "
-                             f"{'has shape ' + str(shapes[first]) if first in shapes else 'is missing'}; {hint}")
+        hint = (f"it looks like --model {size}" if size and size != ms.name else
+                "give the --model it was trained as, or a hub folder with its own config.json")
+        if wrong:
+            k = wrong[0]
+            what = f"{k} has shape {list(shapes[k])}, expected {list(expected[k].shape)}"
+        elif missing:
+            what = f"{len(missing)} weights missing (e.g. {missing[0]})"
+        else:
+            what = f"{len(shapes) - known} extra weights"
+        raise EverymaskError(f"{where}: weights do not fit {ms.hub_id} ({what}); {hint}")
     return config
 
 

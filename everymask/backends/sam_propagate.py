@@ -105,10 +105,7 @@ class Sam2Propagator:
             pix = levels[-1].permute(1, 2, 0).reshape(n, m.hidden_dim, *sizes[-1])
             low, high, ptr, obj = self._mask_as_output(pix, high_res, mask_in)
         else:
-            pix = m._prepare_memory_conditioned_features(
-                inference_session=session, frame_idx=t, obj_idx=obj_idx, is_initial_conditioning_frame=False,
-                current_vision_features=levels[-1], current_vision_positional_embeddings=pos,
-                num_total_frames=n_frames, track_in_reverse_time=reverse, streaming=False)
+            pix = self._memory_conditioned(session, obj_idx, t, levels[-1], pos, n_frames, reverse)
             low, high, ptr, obj = self._sam_heads(pix, high_res, multimask=m._use_multimask(False, None))
         mem, mem_pos = m._encode_new_memory(current_vision_feats=levels[-1], pred_masks_high_res=high,
                                             object_score_logits=obj, is_mask_from_pts=cond)
@@ -118,6 +115,27 @@ class Sam2Propagator:
         if not cond:
             session.frames_tracked_per_obj[obj_idx][t] = {"reverse": reverse}
         return low, obj
+
+    def _memory_conditioned(self, session: Any, obj_idx: int, t: int, current: torch.Tensor, pos: torch.Tensor,
+                            n_frames: int, reverse: bool) -> torch.Tensor:
+        """`_prepare_memory_conditioned_features` for a batch: the same memory selection (the model's
+        own helpers), with the final reshape done per batch (transformers' assumes a batch of one)."""
+        m = self.model
+        n, (h, w) = current.shape[1], m.backbone_feature_sizes[-1]
+        previous = m._gather_memory_frame_outputs(session, obj_idx, t, reverse)
+        memories, memory_pos = m._build_memory_attention_inputs(previous, current.device)
+        offsets, pointers, max_pointers = m._get_object_pointers(session, obj_idx, t, n_frames, current.device,
+                                                                 reverse, False)
+        n_pointer_tokens = 0
+        if pointers:
+            ptr, ptr_pos = m._process_object_pointers(offsets, pointers, max_pointers, n, m.hidden_dim, current.device)
+            memories.append(ptr)
+            memory_pos.append(ptr_pos)
+            n_pointer_tokens = ptr.shape[0]
+        out = m.memory_attention(current_vision_features=current, current_vision_position_embeddings=pos,
+                                 memory=torch.cat(memories, 0).to(current.dtype), memory_posision_embeddings=torch.cat(memory_pos, 0),
+                                 num_object_pointer_tokens=n_pointer_tokens)      # 1 x n x HW x C
+        return out.reshape(n, h * w, -1).transpose(1, 2).reshape(n, -1, h, w)
 
     @staticmethod
     def _batch_of(session: Any, obj_idx: int) -> int:
