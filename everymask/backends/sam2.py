@@ -99,6 +99,12 @@ def load_sam_backend(config: RunConfig, options: RuntimeOptions) -> Backend:
         sam1_model = load_model(ms1, ckpts[0] if ckpts else "", device)
         sam2_model = load_model(ms2, ckpts[1] if len(ckpts) > 1 else "", device)
 
+    return make_backend(config, options, device, sam2_model, ms2.hub_id, sam1_model, ms1.hub_id if ms1 else "")
+
+
+def make_backend(config: RunConfig, options: RuntimeOptions, device: torch.device, sam2_model: torch.nn.Module,
+                 sam2_name: str, sam1_model: torch.nn.Module | None = None, sam1_name: str = "") -> Backend:
+    """Wire already-loaded models into a `Backend` (the benchmark passes random real-size models)."""
     timer = _Timed()
     amp = lambda: autocast(device)  # noqa: E731 - a fresh context manager per use
     cache_bytes = int(options.feature_cache_mb) * 2**20 if config.schedule == "shared" else 0
@@ -119,13 +125,13 @@ def load_sam_backend(config: RunConfig, options: RuntimeOptions) -> Backend:
     def stats() -> dict[str, Any]:
         out: dict[str, Any] = {
             "backend": config.backend, "device": str(device), "schedule": config.schedule,
-            "sam2_model": ms2.hub_id, "encoder_passes_per_frame": sam2_cache.stats()["encoder_passes_per_frame"],
+            "sam2_model": sam2_name, "encoder_passes_per_frame": sam2_cache.stats()["encoder_passes_per_frame"],
             "sam2_encoder": sam2_cache.stats(), "generated_frames": generator.frames,
             "propagated_frames": len(propagator.frames_visited), "propagated_masks": propagator.masks_stepped,
             "seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
         }
-        if ms1 is not None:
-            out["sam_model"] = ms1.hub_id
+        if sam1_model is not None:
+            out["sam_model"] = sam1_name
             out["sam_encoder"] = gen_cache.stats()
         return out
 

@@ -114,7 +114,18 @@ class Sam2Propagator:
             "object_pointer": ptr, "object_score_logits": obj, "maskmem_features": mem, "maskmem_pos_enc": mem_pos}
         if not cond:
             session.frames_tracked_per_obj[obj_idx][t] = {"reverse": reverse}
+            self._forget(session, obj_idx, t)
         return low, obj
+
+    def _forget(self, session: Any, obj_idx: int, t: int) -> None:
+        """Drop tracked-frame memories the model can no longer attend to (it reads the last
+        `num_maskmem - 1` frames' masks and `max_object_pointers_in_encoder` frames' pointers),
+        so a long propagation keeps constant memory."""
+        cfg = self.model.config
+        horizon = max(cfg.num_maskmem, cfg.max_object_pointers_in_encoder)
+        outputs = session.output_dict_per_obj[obj_idx]["non_cond_frame_outputs"]
+        for old in [f for f in outputs if abs(f - t) >= horizon]:
+            del outputs[old]
 
     def _memory_conditioned(self, session: Any, obj_idx: int, t: int, current: torch.Tensor, pos: torch.Tensor,
                             n_frames: int, reverse: bool) -> torch.Tensor:
