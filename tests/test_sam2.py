@@ -298,7 +298,8 @@ def test_memory_step_matches_transformers_for_one_object(models) -> None:
     session.obj_id_to_idx(0)
     feats = {t: prop._features(src, t) for t in range(4)}
     mask_in = torch.from_numpy(seeds_for().select([0]).to_dense()).float()[:, None]
-    mask_in = torch.nn.functional.interpolate(mask_in, size=(F.TINY_IMAGE, F.TINY_IMAGE), mode="bilinear", antialias=True)
+    mask_in = (torch.nn.functional.interpolate(mask_in, size=(F.TINY_IMAGE, F.TINY_IMAGE), mode="bilinear",
+                                               antialias=True) >= 0.5).float()
     with torch.inference_mode():
         prop._step(session, 0, 0, feats[0], mask_in, reverse=False, n_frames=6)
         for t in (1, 2):

@@ -72,6 +72,9 @@ def upsample_logits(logits: torch.Tensor, hw: tuple[int, int], size: int, squash
 
 
 def masks_to_input(masks: torch.Tensor, size: int) -> torch.Tensor:
-    """N x H x W bool masks -> N x 1 x size x size float in [0, 1], as SAM 2 resizes mask prompts."""
+    """N x H x W bool masks -> N x 1 x size x size {0, 1} floats, as SAM 2's video predictor
+    prepares mask prompts (antialiased resize, then >= 0.5)."""
     x = masks.float()[:, None]
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return (x >= 0.5).float()

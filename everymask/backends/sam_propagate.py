@@ -107,8 +107,9 @@ class Sam2Propagator:
         else:
             pix = self._memory_conditioned(session, obj_idx, t, levels[-1], pos, n_frames, reverse)
             low, high, ptr, obj = self._sam_heads(pix, high_res, multimask=m._use_multimask(False, None))
+        # mask prompts are not "from points": the original SAM 2 takes the sigmoid of +-10 logits
         mem, mem_pos = m._encode_new_memory(current_vision_feats=levels[-1], pred_masks_high_res=high,
-                                            object_score_logits=obj, is_mask_from_pts=cond)
+                                            object_score_logits=obj, is_mask_from_pts=False)
         key = "cond_frame_outputs" if cond else "non_cond_frame_outputs"
         session.output_dict_per_obj[obj_idx][key][t] = {
             "object_pointer": ptr, "object_score_logits": obj, "maskmem_features": mem, "maskmem_pos_enc": mem_pos}
