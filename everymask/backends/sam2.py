@@ -20,7 +20,9 @@ import time
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import safetensors  # noqa: F401 - imported here so a missing extra fails in the registry's ImportError
 import torch
+import transformers  # noqa: F401 - handler with a one-line "pip install 'everymask[sam2]'" message
 
 from ..config import RunConfig, RuntimeOptions
 from ..masks import Masks

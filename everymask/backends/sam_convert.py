@@ -9,6 +9,7 @@ converted hub checkpoints, rather than converted by a half-tested key map.
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -23,9 +24,11 @@ def pt_to_safetensors(path: Path, out: Path, family: str) -> None:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise EverymaskError(f"--checkpoint {path}: refused to load (not a plain tensor state dict: "
-                             f"{first[:160]})") from None
+        text = str(e)
+        found = re.search(r"(?i)unsupported global:? (?:GLOBAL )?[\w.]+|unsupported operand \d+|unsupported class [\w.]+", text)
+        why = found.group(0) if found else (text.strip().splitlines() or [type(e).__name__])[0][:120]
+        raise EverymaskError(f"--checkpoint {path}: refused to load: not a plain tensor state dict, it would "
+                             f"need to run or import code ({why}); nothing from it was executed") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         raise EverymaskError(f"--checkpoint {path}: an original-release {family} checkpoint; use the converted "
                              f"Hugging Face weights (a hub folder or .safetensors) instead")

@@ -37,7 +37,10 @@ def spec(family: str, name: str) -> ModelSpec:
     name = name or (DEFAULT_SAM2 if family == "sam2" else DEFAULT_SAM1)
     if name not in table:
         other = SAM1_MODELS if family == "sam2" else SAM2_MODELS
-        hint = " (that is a SAM 1 model: use --backend sam)" if name in other and family == "sam2" else ""
+        hint = ""
+        if name in other:
+            hint = " (that is a SAM model: use --backend sam)" if family == "sam2" else \
+                f" (that is a SAM 2.1 model: use --backend sam2, or --model vit-h+{name} to propagate with it)"
         raise EverymaskError(f"--model {name!r} is not a {'SAM 2.1' if family == 'sam2' else 'SAM'} model{hint}; "
                              f"choose one of {', '.join(table)}")
     return ModelSpec(family, name, table[name])
