@@ -190,13 +190,13 @@ def mug(rng: np.random.Generator, w: int = 80, h: int = 80) -> tuple[np.ndarray,
 
 
 def lamp(rng: np.random.Generator, w: int = 60, h: int = 120) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """A shade on a thin pole (4 px); the pole is a part."""
+    """A shade on a thin pole (4 px) with a foot; pole and foot (one colour) are a part."""
     shade = _draw(h, w, lambda m: cv2.fillPoly(m, [np.array([[10, 0], [w - 10, 0], [w - 1, 40], [0, 40]])], 1))
     pole = _draw(h, w, lambda m: cv2.rectangle(m, (w // 2 - 2, 41), (w // 2 + 1, h - 12), 1, -1))
     base = _draw(h, w, lambda m: cv2.rectangle(m, (w // 4, h - 12), (w * 3 // 4, h - 1), 1, -1))
     img = textured(rng, h, w, (230, 170, 60), amp=15)
     _paint(img, pole | base, textured(rng, h, w, (40, 40, 45), amp=8))
-    return img, shade | pole | base, [pole]
+    return img, shade | pole | base, [pole | base]
 
 
 # scenes ---------------------------------------------------------------------------------------
