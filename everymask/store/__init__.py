@@ -1,0 +1,3 @@
+from .sqlite_store import BACKWARD, FORWARD, GENERATED, STORE_NAME, MaskRow, RunStore, TrackRow
+
+__all__ = ["RunStore", "MaskRow", "TrackRow", "STORE_NAME", "GENERATED", "FORWARD", "BACKWARD"]

@@ -1,0 +1,202 @@
+"""The Python API: `segment_video` runs (or resumes) a job, `open_run` reads one. The CLI calls these."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+from .backends import Backend, load_backend
+from .config import RunConfig, RuntimeOptions
+from .engine.finalize import finalize
+from .engine.hierarchy import depths
+from .engine.runner import BudgetReached, RunProgress, Runner
+from .engine.schedule import key_frames
+from .errors import EverymaskError
+from .export.atomic import atomic_write
+from .export.ytvis import write_ytvis
+from .masks import RLE, Masks
+from .progress import StageProgress
+from .rundir import check_resume, prepare_run_dir
+from .store import STORE_NAME, RunStore, TrackRow
+from .store.sqlite_store import SCHEMA_VERSION
+from .timing import StageTimer, TimedSource
+from .video.base import FrameSource
+
+Track = TrackRow
+
+
+class Run:
+    """A finished (or partial) run directory, read through its store."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        self.store = RunStore.open(self.dir, readonly=True)
+        meta = self.store.get_meta()
+        if "config" not in meta:
+            raise EverymaskError(f"{self.dir} holds an everymask store that was never started; run it again")
+        self.meta = meta
+        self.config = RunConfig.from_mapping(json.loads(meta["config"]), where=str(self.dir / STORE_NAME))
+        self.num_frames = int(meta["num_frames"])
+        self.size = tuple(json.loads(meta["size"]))
+        self.input_size = tuple(json.loads(meta["input_size"]))
+        self.fps = float(meta["fps"])
+        self.source = meta["source"]
+
+    def tracks(self) -> list[Track]:
+        return self.store.tracks()
+
+    def track_masks(self, track_id: int) -> Iterator[tuple[int, RLE]]:
+        """(frame, RLE at processing size) for every frame the track is visible on."""
+        return self.store.track_mask_rows(track_id, self.size)
+
+    def frame_masks(self, frame: int) -> Masks:
+        """All track masks of one frame; `ids` are track ids."""
+        return self.store.frame_track_masks(frame, self.size)
+
+    def summary(self) -> dict:
+        path = self.dir / "summary.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_run(out_dir: str | Path) -> Run:
+    return Run(out_dir)
+
+
+def _open_source(video: str | Path | FrameSource, config: RunConfig, options: RuntimeOptions) -> FrameSource:
+    if not isinstance(video, (str, Path)):
+        return video
+    from .video import open_source
+    return open_source(video, max_side=config.max_side, cache_frames=options.frame_cache)
+
+
+def segment_video(video: str | Path | FrameSource, out_dir: str | Path, config: RunConfig | None = None, *,
+                  options: RuntimeOptions | None = None, fresh: bool = False, backend: Backend | None = None,
+                  progress: StageProgress | None = None, **overrides) -> Run:
+    """Segment and track every mask of `video` into `out_dir`; resumes a run found there.
+
+    Keyword overrides are RunConfig fields (`step=3`, `backend="sam2"`, ...).
+    """
+    config = (config or RunConfig()).replace(**overrides) if overrides else (config or RunConfig())
+    options = options or RuntimeOptions()
+    progress = progress or StageProgress(quiet=not options.progress)
+    out_dir = Path(out_dir)
+    source = _open_source(video, config, options)
+    try:
+        return _segment(source, out_dir, config, options, fresh, backend, progress)
+    finally:
+        if isinstance(video, (str, Path)):
+            source.close()
+
+
+def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: RuntimeOptions, fresh: bool,
+             backend: Backend | None, progress: StageProgress) -> Run:
+    t_start = time.perf_counter()
+    if len(source) == 0:
+        raise EverymaskError(f"{source.path} has no frames to segment")
+    prepare_run_dir(out_dir, fresh)
+    fingerprint = source.fingerprint()
+    store = RunStore.open(out_dir)
+    try:
+        new = check_resume(store, config, fingerprint, str(source.path))
+        if new:
+            store.set_meta({"schema_version": str(SCHEMA_VERSION), "config": config.to_json(),
+                            "fingerprint": fingerprint, "source": str(source.path), "num_frames": len(source),
+                            "size": list(source.size), "input_size": list(source.input_size),
+                            "fps": float(source.fps or 30.0), "created": time.time()})
+        else:
+            progress.log(f"resuming the run in {out_dir} ({len(store.done_units())} units already done)")
+        timer = StageTimer()
+        backend = backend or load_backend(config, options)
+        deadline = time.monotonic() + options.time_budget_s if options.time_budget_s > 0 else None
+        runner = Runner(TimedSource(source, timer), backend, store, config, timer,
+                        on_window=lambda p: progress.update(p.done, p.total), deadline=deadline)
+        progress.start("track", max(len(runner.keys) - 1, 1))
+        complete = True
+        try:
+            runner.run()
+        except BudgetReached:
+            complete = False
+            progress.log("time budget reached: exporting what is done; rerun with a larger --time-budget to go on")
+        finally:
+            progress.finish()
+            _add_timings(store, timer, backend)
+        meta = store.get_meta()
+        units_done = len(store.done_units())
+        if runner.units_run or meta.get("finalized_units") != str(units_done) or meta.get("status") is None:
+            progress.start("finalize", 1)
+            with timer.stage("finalize"):
+                finalize(store, config, len(source), source.size)
+            progress.update(1, 1)
+            progress.finish()
+            store.set_meta({"finalized_units": str(units_done), "status": "complete" if complete else "partial"})
+        run = Run(out_dir)
+        with timer.stage("export"):
+            write_ytvis(run, out_dir / "tracks.json")
+        _add_timings(store, timer, backend, only=("finalize", "export"))
+        _write_summary(run, store, backend, time.perf_counter() - t_start)
+        progress.log(f"done: {len(run.tracks())} tracks over {run.num_frames} frames -> {out_dir}")
+        return run
+    finally:
+        store.close()
+
+
+def _add_timings(store: RunStore, timer: StageTimer, backend: Backend, only: tuple[str, ...] | None = None) -> None:
+    """Accumulate this session's stage seconds into the store (runs may span several sessions)."""
+    meta = store.get_meta()
+    total = json.loads(meta.get("timings", "{}"))
+    for k, v in timer.as_dict().items():
+        if only is None or k in only:
+            total[k] = round(total.get(k, 0.0) + v, 4)
+    store.set_meta({"timings": total, "backend_stats": backend.stats()})
+
+
+def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds: float) -> dict:
+    tracks = run.tracks()
+    per_frame = store.masks_per_frame()
+    counts = [per_frame.get(t, 0) for t in range(run.num_frames)]
+    timings = json.loads(store.get_meta().get("timings", "{}"))
+    total = sum(timings.values())
+    depth = depths({t.track_id: t.parent for t in tracks})
+    hist: dict[str, int] = {}
+    for d in depth.values():
+        hist[str(d)] = hist.get(str(d), 0) + 1
+    n_masks = store.count_masks()
+    meta = store.get_meta()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    summary = {
+        "source": run.source, "num_frames": run.num_frames, "fps": run.fps,
+        "input_size": list(run.input_size), "processing_size": list(run.size),
+        "status": meta.get("status", "partial"),
+        "key_frames": len(key_frames(run.num_frames, run.config.step)),
+        "tracks": len(tracks),
+        "masks_per_frame": round(sum(counts) / max(run.num_frames, 1), 2),
+        "max_masks_per_frame": max(counts, default=0),
+        "hierarchy_depths": hist,
+        "seconds": round(total, 3),
+        "frames_per_second": round(run.num_frames / total, 3) if total else None,
+        "stage_seconds": timings,
+        "stage_fraction": {k: round(v / total, 4) for k, v in timings.items()} if total else {},
+        "backend": run.config.backend,
+        "backend_stats": json.loads(meta.get("backend_stats", "{}")),
+        "store_masks": n_masks,
+        "store_bytes_per_mask": round(store.mask_bytes() / n_masks, 1) if n_masks else 0,
+        "dense_bytes_per_mask": run.size[0] * run.size[1],
+        "peak_rss_mb": round(rss / 1024 if sys.platform != "darwin" else rss / 2**20, 1),
+        "config": asdict(run.config),
+    }
+    with atomic_write(run.dir / "summary.json") as f:
+        json.dump(summary, f, indent=1)
+    return summary

@@ -1,0 +1,195 @@
+"""Command line: parses options and calls the API; all behaviour lives in the library."""
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import re
+import sqlite3
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from . import __version__
+from .config import RunConfig, RuntimeOptions
+from .errors import EverymaskError
+
+# RunConfig fields settable from the command line, with their help
+KNOBS = {
+    "backend": "classic (no weights, CPU), sam2 (SAM 2.1), or sam (SAM 1 key frames + SAM 2 propagation)",
+    "step": "frames between key frames (default 5)",
+    "max_masks": "largest masks kept per key frame (default 144)",
+    "min_area": "generated masks under this fraction of the frame are dropped (default 0.0005)",
+    "match_iou": "IoU above which a propagated mask and a key-frame mask are one object (default 0.8)",
+    "vanish_area": "a propagated mask under this fraction of the frame ends (default 0.0006)",
+    "max_side": "downscale frames whose longer side exceeds this many pixels (default 0: input size)",
+    "points_per_side": "generator grid (default 32)",
+    "pred_iou_thresh": "generator predicted-IoU filter (default 0.8)",
+    "stability_score_thresh": "generator stability filter (default 0.9)",
+    "box_nms_thresh": "generator box NMS IoU (default 0.7)",
+    "crop_n_layers": "generator crop layers (default 0)",
+    "min_mask_region_area": "remove holes and islands under this many pixels (default 0)",
+    "model": "model name (see `everymask models`) for sam2/sam",
+    "checkpoint": "a checkpoint file or hub-style folder for sam2/sam",
+    "schedule": "shared (each frame encoded once) or original (per task, as the original method)",
+    "min_track_area": "drop tracks whose area stays under this fraction of the frame (default 0)",
+    "part_inside": "part-of: fraction of a part's pixels inside its whole (default 0.9)",
+    "part_frames": "part-of: fraction of co-visible frames where that holds (default 0.8)",
+    "part_max_ratio": "part-of: a part's mean area at most this fraction of the whole's (default 0.8)",
+}
+
+
+def _parse_duration(text: str) -> float:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 90s, 10m or 2h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    defaults = RunConfig()
+    for f in fields(RunConfig):
+        if f.name not in KNOBS:
+            continue
+        kind = type(getattr(defaults, f.name))
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None, help=KNOBS[f.name])
+    p.add_argument("--quality", choices=["normal", "high"], default=None,
+                   help="high: 64 points per side for the generator")
+    p.add_argument("--config", type=Path, help="TOML file with RunConfig keys; flags given here win")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--feature-cache-mb", type=int, default=2048, help="bound on cached encoder features")
+    p.add_argument("--time-budget", type=_parse_duration, default=0.0,
+                   help="stop starting new work after this long (e.g. 10m), export what exists; rerun to go on")
+    p.add_argument("--fresh", action="store_true", help="discard a previous run in the output directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="everymask", description="Segment and track every mask of a video.")
+    parser.add_argument("--version", action="version", version=f"everymask {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress output")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", parents=[common], help="segment and track a video (resumes an unfinished run)")
+    p.add_argument("video", help="a video file or a folder of images")
+    p.add_argument("-o", "--output", type=Path, help="run directory (default: runs/<video name>)")
+    _add_run_options(p)
+
+    p = sub.add_parser("info", parents=[common], help="summarise a run directory")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("export", parents=[common], help="write a run in another format")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--format", default="ytvis", help="ytvis (default)")
+    p.add_argument("-o", "--output", type=Path, help="output path (default: inside the run directory)")
+
+    p = sub.add_parser("demo", parents=[common], help="run the classic backend on the bundled sample clip")
+    p.add_argument("-o", "--output", type=Path, default=Path("runs/demo"))
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    config = RunConfig.from_toml(args.config) if args.config else RunConfig()
+    changes = {name: getattr(args, name) for name in KNOBS if getattr(args, name) is not None}
+    if args.quality == "high" and "points_per_side" not in changes:
+        changes["points_per_side"] = 64
+    return config.replace(**changes) if changes else config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .api import segment_video
+    from .progress import StageProgress
+    config = _config_from_args(args)
+    if args.feature_cache_mb < 0:
+        raise EverymaskError(f"--feature-cache-mb {args.feature_cache_mb} is invalid: must be >= 0")
+    options = RuntimeOptions(device=args.device, feature_cache_mb=args.feature_cache_mb,
+                             time_budget_s=args.time_budget, progress=not args.quiet)
+    out = args.output or Path("runs") / Path(args.video).stem
+    run = segment_video(args.video, out, config, options=options, fresh=args.fresh,
+                        progress=StageProgress(quiet=args.quiet))
+    s = run.summary()
+    print(f"{s['tracks']} tracks, {s['masks_per_frame']:.1f} masks/frame over {s['num_frames']} frames "
+          f"in {s['seconds']:.1f}s ({s['status']})")
+    print(f"results: {run.dir / 'tracks.json'}  (store: {run.dir / 'everymask.sqlite'}, summary: {run.dir / 'summary.json'})")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .api import open_run
+    with open_run(args.run_dir) as run:
+        s = run.summary()
+        tracks = run.tracks()
+        if args.json:
+            print(json.dumps({**s, "tracks_list": [t.__dict__ for t in tracks]}, indent=1))
+            return 0
+        lengths = sorted(t.num_frames for t in tracks)
+        print(f"run        {run.dir}")
+        print(f"source     {run.source} ({run.num_frames} frames, {run.input_size[1]}x{run.input_size[0]}, "
+              f"{run.fps:.2f} fps; processed at {run.size[1]}x{run.size[0]})")
+        print(f"status     {s.get('status', run.meta.get('status', 'unfinished'))}")
+        print(f"tracks     {len(tracks)} (median length {lengths[len(lengths) // 2] if lengths else 0} frames)")
+        if s:
+            print(f"masks      {s['masks_per_frame']:.1f} per frame (max {s['max_masks_per_frame']})")
+            print(f"hierarchy  depth histogram {s['hierarchy_depths']}")
+            print(f"time       {s['seconds']:.1f}s, {s['frames_per_second']} frames/s; " + ", ".join(
+                f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items()))
+            print(f"memory     peak RSS {s['peak_rss_mb']} MB; store {s['store_bytes_per_mask']} bytes/mask")
+        print("config     " + " ".join(f"{k}={v}" for k, v in run.config.__dict__.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .api import open_run
+    from .export import export
+    with open_run(args.run_dir) as run:
+        path = export(run, args.format, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    sample = Path(__file__).parent / "data" / "sample.mp4"
+    if not sample.exists():
+        raise EverymaskError(f"the sample clip {sample} is missing from this install; reinstall everymask")
+    ns = build_parser().parse_args(["run", str(sample), "-o", str(args.output), "--backend", "classic"]
+                                   + (["--quiet"] if args.quiet else []))
+    return cmd_run(ns)
+
+
+COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except EverymaskError as e:
+        if args.debug:
+            raise
+        print(f"everymask: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\neverymask: interrupted; finished work is kept: rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (OSError, sqlite3.OperationalError) as e:
+        if getattr(e, "errno", None) == errno.ENOSPC or "disk is full" in str(e):
+            print("everymask: error: the disk is full; free some space and rerun the same command to resume "
+                  "(finished work is kept)", file=sys.stderr)
+            return 2
+        if args.debug:
+            raise
+        print(f"everymask: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: say so, keep the store
+        if args.debug:
+            raise
+        print(f"everymask: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback; "
+              "please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Pure maths of association: one-to-one IoU matching, id merges with cannot-links, and which
+mask of a merged track represents it on each frame."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..masks import RLE, iou_matrix
+
+
+def match(arrivals: Sequence[RLE], generated: Sequence[RLE], min_iou: float) -> list[tuple[int, int, float]]:
+    """One-to-one (Hungarian) matching on IoU; pairs with IoU > min_iou as (i, j, iou)."""
+    if not arrivals or not generated:
+        return []
+    iou = iou_matrix(arrivals, generated)
+    rows, cols = linear_sum_assignment(iou, maximize=True)
+    return [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > min_iou]
+
+
+def resolve_ids(pids: Iterable[int], edges: Sequence[tuple[int, int, float]],
+                group_of: dict[int, int] | None = None, key_of=None) -> dict[int, int]:
+    """Union the ids joined by `edges` -> {pid: root pid (the smallest in its track)}.
+
+    A track may hold at most one generated mask per key frame (`key_of(pid)`): two masks found on
+    the same frame are different objects even if a chain of matches links them. Edges are taken
+    strongest first and one that would join two tracks with a common key frame is refused, so the
+    result does not depend on the order the edges were found in.
+    """
+    parent: dict[int, int] = {}
+    keys: dict[int, set[int]] = {}
+    for p in pids:
+        parent[p] = p
+        keys[p] = {key_of(p)} if key_of else set()
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+        if a not in parent or b not in parent:
+            continue
+        ra, rb = find(a), find(b)
+        if ra == rb or keys[ra] & keys[rb]:
+            continue
+        if rb < ra:
+            ra, rb = rb, ra
+        parent[rb] = ra
+        keys[ra] |= keys.pop(rb)
+    return {p: find(p) for p in parent}
+
+
+def pick_representatives(pids: np.ndarray, directions: np.ndarray, roots: np.ndarray,
+                         origins: np.ndarray, frame: int) -> np.ndarray:
+    """Index of the one mask kept per track on a frame where several of its ids have a mask.
+
+    The mask propagated over the fewest frames wins (a key frame's own mask wins outright);
+    at equal distance forward beats backward, then the smaller id: deterministic.
+    """
+    age = np.abs(frame - origins)
+    dir_rank = np.where(directions == 1, 0, 1)
+    order = np.lexsort((pids, dir_rank, age, roots))
+    first = np.ones(len(order), bool)
+    first[1:] = roots[order][1:] != roots[order][:-1]
+    return np.sort(order[first])

@@ -1,0 +1,168 @@
+"""`Runner`: walks the schedule, runs each unit of work once, commits each in one transaction.
+
+A unit found done in the store is skipped, so a killed run resumes where it stopped and, since
+every unit reads only what earlier units committed, ends with the same result as an
+uninterrupted run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..backends.base import Backend
+from ..config import RunConfig
+from ..masks import Masks
+from ..store import BACKWARD, FORWARD, GENERATED, MaskRow, RunStore
+from ..timing import StageTimer
+from ..video.base import FrameSource
+from .associate import match
+from .schedule import PID_BASE, bwd_unit, fwd_unit, gen_unit, key_frames, pid_of
+
+
+class BudgetReached(Exception):
+    """The time budget ran out between two units; the store is consistent and resumable."""
+
+
+@dataclass
+class RunProgress:
+    """What the runner reports after each window: done and total windows."""
+
+    done: int
+    total: int
+
+
+class Runner:
+    def __init__(self, source: FrameSource, backend: Backend, store: RunStore, config: RunConfig,
+                 timer: StageTimer, on_window: Callable[[RunProgress], None] | None = None,
+                 deadline: float | None = None) -> None:
+        self.source, self.backend, self.store, self.config = source, backend, store, config
+        self.timer = timer
+        self.on_window = on_window or (lambda p: None)
+        self.deadline = deadline
+        self.size = source.size
+        self.frame_px = self.size[0] * self.size[1]
+        self.keys = key_frames(len(source), config.step)
+        self.done = store.done_units()
+        self.units_run = 0
+
+    # schedule -----------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run every unit not yet done, window by window (see engine/schedule.py)."""
+        keys = self.keys
+        if not keys:
+            return
+        self._unit(gen_unit(keys[0]), lambda: self._generate(keys[0]))
+        for i in range(len(keys) - 1):
+            k, k_next = keys[i], keys[i + 1]
+            self._unit(gen_unit(k_next), lambda: self._generate(k_next))
+            self._unit(fwd_unit(k), lambda: self._forward(i))
+            self._backward_cascade(origin_index=i + 1)
+            self.on_window(RunProgress(i + 1, len(keys) - 1))
+        last = len(keys) - 1
+        self._unit(fwd_unit(keys[last]), lambda: self._forward(last))
+        if len(keys) == 1:
+            self.on_window(RunProgress(1, 1))
+
+    def _backward_cascade(self, origin_index: int) -> None:
+        """bwd(origin) then, while masks of that origin arrive unmatched, one key frame further back."""
+        origin = self.keys[origin_index]
+        for j in range(origin_index, -1, -1):
+            n_out = self._unit(bwd_unit(self.keys[j], origin), lambda: self._backward(j, origin))
+            if n_out == 0:
+                break
+
+    def _unit(self, name: str, work: Callable[[], tuple[str, int, list[MaskRow], list]]) -> int:
+        if name in self.done:
+            return self.done[name]
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise BudgetReached(name)
+        t0 = time.perf_counter()
+        stage, n_out, rows, merges = work()
+        with self.timer.stage("store"):
+            self.store.commit_unit(name, stage, n_out, time.perf_counter() - t0, rows, merges)
+        self.done[name] = n_out
+        self.units_run += 1
+        return n_out
+
+    # units --------------------------------------------------------------------------------
+    def _generate(self, k: int):
+        image = self.source.frame(k)
+        with self.timer.stage("generate"):
+            masks = self.backend.generator.generate(k, image)
+        with self.timer.stage("associate"):
+            areas = masks.areas
+            keep = np.flatnonzero(areas >= max(self.config.min_area * self.frame_px, 1))
+            keep = keep[np.argsort(-areas[keep], kind="stable")][: self.config.max_masks]
+            rows = [MaskRow(k, pid_of(k, j), GENERATED, int(areas[i]), float(masks.scores[i]), masks.rles[i])
+                    for j, i in enumerate(keep)]
+        return "generate", len(rows), rows, []
+
+    def _forward(self, i: int):
+        """Match forward arrivals at k_i, then carry k_i's masks and the unmatched ones to k_{i+1}."""
+        k = self.keys[i]
+        with self.timer.stage("associate"):
+            generated = self.store.frame_rows(k, self.size, GENERATED)
+            arrivals = self.store.frame_rows(k, self.size, FORWARD)
+            seeds, merges = self._match(k, FORWARD, arrivals, generated)
+            seeds = generated + seeds
+        if i + 1 >= len(self.keys) or not seeds:
+            return "associate", 0, [], merges
+        rows = self._propagate(k, self.keys[i + 1], seeds, FORWARD)
+        return "propagate", sum(r.frame == self.keys[i + 1] for r in rows), rows, merges
+
+    def _backward(self, j: int, origin: int):
+        """Carry origin's masks that arrived unmatched at k_j (or k_j's own, if k_j is the origin) back."""
+        k = self.keys[j]
+        with self.timer.stage("associate"):
+            generated = self.store.frame_rows(k, self.size, GENERATED)
+            if k == origin:
+                seeds, merges = generated, []
+            else:
+                arrivals = self.store.frame_rows(k, self.size, BACKWARD,
+                                                 pid_range=(origin * PID_BASE, (origin + 1) * PID_BASE))
+                seeds, merges = self._match(k, BACKWARD, arrivals, generated)
+        if j == 0 or not seeds:
+            return "associate", 0, [], merges
+        rows = self._propagate(k, self.keys[j - 1], seeds, BACKWARD)
+        return "propagate", sum(r.frame == self.keys[j - 1] for r in rows), rows, merges
+
+    def _match(self, k: int, direction: int, arrivals: list[MaskRow], generated: list[MaskRow]):
+        """Hungarian matching of arrivals to the key frame's masks -> (unmatched arrivals, merges)."""
+        pairs = match([a.rle for a in arrivals], [g.rle for g in generated], self.config.match_iou)
+        matched = {i for i, _, _ in pairs}
+        merges = [(arrivals[i].pid, generated[j].pid, iou, k, direction) for i, j, iou in pairs]
+        return [a for n, a in enumerate(arrivals) if n not in matched], merges
+
+    def _propagate(self, start: int, stop: int, seeds: list[MaskRow], direction: int) -> list[MaskRow]:
+        """Propagate seeds start -> stop; a mask ends at the first frame its area is under vanish_area."""
+        seed_masks = Masks(size=self.size, ids=[s.pid for s in seeds], rles=[s.rle for s in seeds],
+                           scores=[s.score for s in seeds])
+        score_of = {s.pid: s.score for s in seeds}
+        alive = set(score_of)
+        vanish_px = max(self.config.vanish_area * self.frame_px, 1.0)
+        rows: list[MaskRow] = []
+        frames = self.backend.propagator.propagate(self.source, start, stop, seed_masks)
+        while alive:
+            with self.timer.stage("propagate"):
+                item = next(frames, None)
+            if item is None:
+                break
+            t, masks = item
+            with self.timer.stage("associate"):
+                areas = masks.areas
+                present = set()
+                for n, pid in enumerate(masks.ids.tolist()):
+                    if pid not in alive:
+                        continue
+                    if areas[n] < vanish_px:
+                        alive.discard(pid)
+                        continue
+                    present.add(pid)
+                    rows.append(MaskRow(t, pid, direction, int(areas[n]), score_of[pid], masks.rles[n]))
+                alive &= present
+        if hasattr(frames, "close"):
+            frames.close()
+        return rows

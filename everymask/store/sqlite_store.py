@@ -1,0 +1,197 @@
+"""`RunStore`: one SQLite file per run, the single source of truth, crash-safe and resumable.
+
+Every unit of work (a key frame's generation, one propagation pass) writes its masks, its id
+merges and its "done" row in ONE transaction, so after a kill -9 the store holds whole units
+only, and a resumed run redoes at most the unit that was running. WAL mode keeps readers (info,
+the viewer) working while a run writes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import EverymaskError
+from ..masks import RLE, Masks
+
+SCHEMA_VERSION = 1
+STORE_NAME = "everymask.sqlite"
+
+# direction column of the masks table
+GENERATED, FORWARD, BACKWARD = 0, 1, -1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS units (name TEXT PRIMARY KEY, n_out INTEGER NOT NULL, seconds REAL NOT NULL,
+                                  stage TEXT NOT NULL, done_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS masks (frame INTEGER NOT NULL, pid INTEGER NOT NULL, direction INTEGER NOT NULL,
+                                  area INTEGER NOT NULL, score REAL NOT NULL, rle BLOB NOT NULL,
+                                  PRIMARY KEY (frame, pid)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merges (a INTEGER NOT NULL, b INTEGER NOT NULL, iou REAL NOT NULL,
+                                   frame INTEGER NOT NULL, direction INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tracks (track_id INTEGER PRIMARY KEY, root INTEGER NOT NULL UNIQUE,
+                                   first INTEGER NOT NULL, last INTEGER NOT NULL, num_frames INTEGER NOT NULL,
+                                   score REAL NOT NULL, mean_area REAL NOT NULL, parent INTEGER);
+CREATE TABLE IF NOT EXISTS track_masks (track_id INTEGER NOT NULL, frame INTEGER NOT NULL, area INTEGER NOT NULL,
+                                        rle BLOB NOT NULL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS track_masks_frame ON track_masks (frame);
+"""
+
+
+@dataclass(frozen=True)
+class MaskRow:
+    """One stored mask: `pid` is the provisional id of the key-frame mask it descends from."""
+
+    frame: int
+    pid: int
+    direction: int
+    area: int
+    score: float
+    rle: RLE
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    track_id: int
+    first: int
+    last: int
+    num_frames: int
+    score: float
+    mean_area: float
+    parent: int | None
+
+
+class RunStore:
+    """Owns the SQLite connection of one run directory."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if readonly:  # read only, but able to checkpoint and remove the WAL on close when allowed
+                mode = "rw" if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK) else "ro"
+                self.db = sqlite3.connect(f"file:{quote(str(self.path))}?mode={mode}", uri=True, timeout=30)
+            else:
+                self.db = sqlite3.connect(self.path, timeout=30)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise EverymaskError(f"{self.path} is not a readable everymask store ({e}); "
+                                 "rerun with --fresh to start over") from None
+
+    # lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, run_dir: Path, readonly: bool = False) -> "RunStore":
+        path = Path(run_dir) / STORE_NAME
+        if readonly and not path.exists():
+            raise EverymaskError(f"{run_dir} holds no everymask run ({STORE_NAME} is missing)")
+        return cls(path, readonly=readonly)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def check_integrity(self) -> None:
+        try:
+            row = self.db.execute("PRAGMA integrity_check").fetchone()
+        except sqlite3.DatabaseError as e:
+            row = (str(e),)
+        if row is None or row[0] != "ok":
+            raise EverymaskError(f"the store {self.path} is corrupt ({row[0] if row else 'no answer'}); "
+                                 "rerun with --fresh to start over")
+
+    # meta ---------------------------------------------------------------------------------
+    def get_meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, values: dict[str, object]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()])
+
+    # units --------------------------------------------------------------------------------
+    def done_units(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT name, n_out FROM units"))
+
+    def stage_seconds(self) -> dict[str, float]:
+        return dict(self.db.execute("SELECT stage, SUM(seconds) FROM units GROUP BY stage"))
+
+    def commit_unit(self, name: str, stage: str, n_out: int, seconds: float,
+                    masks: Sequence[MaskRow] = (), merges: Sequence[tuple[int, int, float, int, int]] = ()) -> None:
+        """Write a unit's results and mark it done, atomically."""
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO masks (frame, pid, direction, area, score, rle) VALUES (?, ?, ?, ?, ?, ?)",
+                [(m.frame, m.pid, m.direction, m.area, m.score, m.rle["counts"]) for m in masks])
+            self.db.executemany("INSERT INTO merges (a, b, iou, frame, direction) VALUES (?, ?, ?, ?, ?)", merges)
+            self.db.execute("INSERT INTO units (name, n_out, seconds, stage, done_at) VALUES (?, ?, ?, ?, ?)",
+                            (name, n_out, seconds, stage, time.time()))
+
+    # masks --------------------------------------------------------------------------------
+    def frame_rows(self, frame: int, size: tuple[int, int], direction: int | None = None,
+                   pid_range: tuple[int, int] | None = None) -> list[MaskRow]:
+        sql, args = "SELECT frame, pid, direction, area, score, rle FROM masks WHERE frame = ?", [frame]
+        if direction is not None:
+            sql += " AND direction = ?"
+            args.append(direction)
+        if pid_range is not None:
+            sql += " AND pid >= ? AND pid < ?"
+            args += list(pid_range)
+        sql += " ORDER BY pid"
+        return [MaskRow(f, p, d, a, s, {"size": list(size), "counts": bytes(r)})
+                for f, p, d, a, s, r in self.db.execute(sql, args)]
+
+    def merges(self) -> list[tuple[int, int, float]]:
+        return [tuple(r) for r in self.db.execute("SELECT a, b, iou FROM merges ORDER BY a, b")]
+
+    def generated_scores(self) -> dict[int, float]:
+        return dict(self.db.execute("SELECT pid, score FROM masks WHERE direction = 0"))
+
+    def count_masks(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM masks").fetchone()[0]
+
+    def mask_bytes(self) -> int:
+        return self.db.execute("SELECT COALESCE(SUM(LENGTH(rle)), 0) FROM masks").fetchone()[0]
+
+    # final tracks -------------------------------------------------------------------------
+    def write_tracks(self, track_masks: Iterable[tuple[int, int, int, bytes]],
+                     tracks: Callable[[], list[TrackRow]], roots: dict[int, int]) -> None:
+        """Replace the final tracks in one transaction (finalize is redone whole if killed).
+
+        `tracks` is called after `track_masks` is consumed, so rows can be summarised while written.
+        """
+        with self.db:
+            self.db.execute("DELETE FROM tracks")
+            self.db.execute("DELETE FROM track_masks")
+            self.db.executemany("INSERT INTO track_masks (track_id, frame, area, rle) VALUES (?, ?, ?, ?)",
+                                track_masks)
+            self.db.executemany(
+                "INSERT INTO tracks (track_id, root, first, last, num_frames, score, mean_area, parent) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(t.track_id, roots[t.track_id], t.first, t.last, t.num_frames, t.score, t.mean_area, t.parent)
+                 for t in tracks()])
+
+    def tracks(self) -> list[TrackRow]:
+        return [TrackRow(*r) for r in self.db.execute(
+            "SELECT track_id, first, last, num_frames, score, mean_area, parent FROM tracks ORDER BY track_id")]
+
+    def track_mask_rows(self, track_id: int, size: tuple[int, int]) -> Iterator[tuple[int, RLE]]:
+        for frame, rle in self.db.execute(
+                "SELECT frame, rle FROM track_masks WHERE track_id = ? ORDER BY frame", (track_id,)):
+            yield frame, {"size": list(size), "counts": bytes(rle)}
+
+    def frame_track_masks(self, frame: int, size: tuple[int, int]) -> Masks:
+        rows = self.db.execute("SELECT track_id, rle FROM track_masks WHERE frame = ? ORDER BY track_id",
+                               (frame,)).fetchall()
+        return Masks(size=size, ids=np.array([r[0] for r in rows], np.int64),
+                     rles=[{"size": list(size), "counts": bytes(r[1])} for r in rows],
+                     scores=np.ones(len(rows), np.float32))
+
+    def masks_per_frame(self) -> dict[int, int]:
+        return dict(self.db.execute("SELECT frame, COUNT(*) FROM track_masks GROUP BY frame"))

@@ -1,0 +1,163 @@
+"""The engine, exactly: a replay backend serves known masks, so every id and frame range is known."""
+import json
+
+import numpy as np
+import pytest
+
+import everymask
+from everymask.backends.replay import ReplayBackend
+from everymask.config import RunConfig, RuntimeOptions
+from everymask.engine.associate import match, pick_representatives, resolve_ids
+from everymask.engine.schedule import key_frames, origin_of, pid_of
+from everymask.masks import decode_one, rle_from_json
+
+from replay_scenes import BlankSource, box
+
+SIZE = (40, 60)
+T = 23  # key frames 0 5 10 15 20 22
+CONFIG = RunConfig(backend="replay", step=5, min_area=0.0, vanish_area=0.0)
+OPTS = RuntimeOptions(progress=False)
+
+
+def run_replay(tmp_path, truth, missed=(), config=CONFIG, num_frames=T, name="out"):
+    backend = ReplayBackend(truth, SIZE, missed=set(missed))
+    run = everymask.segment_video(BlankSource(num_frames, SIZE), tmp_path / name, config, options=OPTS,
+                                  backend=backend.backend())
+    return run, backend
+
+
+def spans(run):
+    return [(t.track_id, t.first, t.last, t.num_frames) for t in run.tracks()]
+
+
+def test_key_frames_include_the_last_frame():
+    assert key_frames(23, 5) == [0, 5, 10, 15, 20, 22]
+    assert key_frames(21, 5) == [0, 5, 10, 15, 20]
+    assert key_frames(1, 5) == [0]
+    assert key_frames(0, 5) == []
+
+
+def test_object_entering_between_key_frames_starts_at_its_true_first_frame(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2 + t, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 25, 5, 8, 8) for t in range(7, T)}}
+    run, _ = run_replay(tmp_path, truth)
+    assert spans(run) == [(1, 0, 22, 23), (2, 7, 22, 16)]
+
+
+def test_object_leaving_between_key_frames_ends_there(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2 + t, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 25, 5, 8, 8) for t in range(0, 13)}}
+    run, _ = run_replay(tmp_path, truth)
+    assert spans(run) == [(1, 0, 22, 23), (2, 0, 12, 13)]
+
+
+def test_object_missed_on_a_key_frame_stays_one_track(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2 + t, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 25, 5, 8, 8) for t in range(7, 16)}}
+    run, backend = run_replay(tmp_path, truth, missed={(2, 10)})
+    assert spans(run) == [(1, 0, 22, 23), (2, 7, 15, 9)]
+    # the mask of frame 15 arrived unmatched at key frame 10 and went on back to 5 (ending at 7)
+    assert (10, 5, 1) in backend.propagations
+
+
+def test_each_key_frame_is_propagated_once_per_direction(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2 + t, 10, 10) for t in range(T)}}
+    _, backend = run_replay(tmp_path, truth)
+    keys = key_frames(T, 5)
+    expected = [(a, b, 1) for a, b in zip(keys, keys[1:])] + [(b, a, 1) for a, b in zip(keys, keys[1:])]
+    assert sorted(backend.propagations) == sorted(expected)
+    assert backend.generated_frames == keys
+
+
+def test_part_and_whole_are_separate_tracks_with_parent(tmp_path):
+    truth = {1: {t: box(SIZE, 5, 5 + t, 20, 20) for t in range(T)},
+             2: {t: box(SIZE, 8, 8 + t, 4, 4) for t in range(T)}}
+    run, _ = run_replay(tmp_path, truth)
+    tracks = run.tracks()
+    assert [(t.track_id, t.parent, t.mean_area) for t in tracks] == [(1, None, 400.0), (2, 1, 16.0)]
+    entries = json.loads((run.dir / "tracks.json").read_text())
+    assert [e["parent"] for e in entries] == [None, 1]
+
+
+def test_max_masks_keeps_the_largest(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 20, 2, 5, 5) for t in range(T)},
+             3: {t: box(SIZE, 20, 30, 12, 12) for t in range(T)}}
+    run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(max_masks=2))
+    assert [t.mean_area for t in run.tracks()] == [144.0, 100.0]
+
+
+def test_min_area_drops_small_generated_masks(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 20, 2, 3, 3) for t in range(T)}}
+    run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(min_area=10 / (40 * 60)))
+    assert [t.mean_area for t in run.tracks()] == [100.0]
+
+
+def test_vanish_area_ends_a_shrinking_mask(tmp_path):
+    # shrinks by one row per frame from 10 rows; vanish at 5 rows * 10 px = 50 px
+    truth = {1: {t: box(SIZE, 2, 2, max(10 - t, 1), 10) for t in range(T)}}
+    run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(vanish_area=50 / (40 * 60)))
+    assert spans(run)[0][1:3] == (0, 5)
+
+
+def test_ids_follow_first_appearance(tmp_path):
+    truth = {1: {t: box(SIZE, 25, 5, 8, 8) for t in range(12, T)},
+             2: {t: box(SIZE, 2, 2, 10, 10) for t in range(3, T)},
+             3: {t: box(SIZE, 2, 40, 10, 10) for t in range(T)}}
+    run, _ = run_replay(tmp_path, truth)
+    assert [(t.track_id, t.first) for t in run.tracks()] == [(1, 0), (2, 3), (3, 12)]
+
+
+def test_tracks_json_decodes_to_the_truth(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2 + t, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 25, 5, 8, 8) for t in range(7, T)}}
+    run, _ = run_replay(tmp_path, truth)
+    entries = json.loads((run.dir / "tracks.json").read_text())
+    assert [e["track_id"] for e in entries] == [1, 2]
+    for entry, gt in zip(entries, (truth[1], truth[2])):
+        assert entry["category_id"] == 1 and entry["video_id"] == 0 and len(entry["segmentations"]) == T
+        for t, seg in enumerate(entry["segmentations"]):
+            if t not in gt:
+                assert seg is None and entry["areas"][t] is None
+                continue
+            assert seg["size"] == list(SIZE)
+            assert np.array_equal(decode_one(rle_from_json(seg)), decode_one(gt[t]))
+            assert entry["areas"][t] == int(decode_one(gt[t]).sum())
+
+
+def test_single_frame_video(tmp_path):
+    truth = {1: {0: box(SIZE, 2, 2, 10, 10)}}
+    run, _ = run_replay(tmp_path, truth, num_frames=1)
+    assert spans(run) == [(1, 0, 0, 1)]
+
+
+def test_match_is_one_to_one_above_threshold():
+    a = [box(SIZE, 0, 0, 10, 10), box(SIZE, 0, 1, 10, 10)]
+    g = [box(SIZE, 0, 0, 10, 10)]
+    assert match(a, g, 0.8) == [(0, 0, 1.0)]
+    assert match([box(SIZE, 0, 5, 10, 10)], g, 0.8) == []  # IoU 1/3
+
+
+def test_resolve_ids_refuses_two_masks_of_one_key_frame():
+    a, c = pid_of(0, 0), pid_of(0, 1)   # two masks of key frame 0
+    b = pid_of(5, 0)
+    edges = [(a, b, 0.9), (c, b, 0.85)]
+    roots = resolve_ids([a, b, c], edges, key_of=origin_of)
+    assert roots == {a: a, b: a, c: c}
+
+
+def test_resolve_ids_takes_strongest_edges_first_whatever_their_order():
+    a, c, b = pid_of(0, 0), pid_of(0, 1), pid_of(5, 0)
+    for edges in ([(a, b, 0.81), (c, b, 0.95)], [(c, b, 0.95), (a, b, 0.81)]):
+        assert resolve_ids([a, b, c], edges, key_of=origin_of) == {a: a, b: c, c: c}
+
+
+def test_pick_representatives_prefers_the_nearest_key_frame():
+    # frame 7: pid from key 5 (forward, age 2) and pid from key 10 (backward, age 3), same track
+    pids = np.array([pid_of(5, 0), pid_of(10, 0), pid_of(10, 1)])
+    keep = pick_representatives(pids, np.array([1, -1, -1]), np.array([1, 1, 2]), pids // 100_000, 7)
+    assert keep.tolist() == [0, 2]
+    # frame 8: backward is nearer
+    keep = pick_representatives(pids, np.array([1, -1, -1]), np.array([1, 1, 2]), pids // 100_000, 8)
+    assert keep.tolist() == [1, 2]
