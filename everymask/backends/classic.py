@@ -23,8 +23,8 @@ def load_classic_backend(config: RunConfig, options: RuntimeOptions | None = Non
     import cv2
 
     cv2.setRNGSeed(0)
-    superpixels = SuperpixelCache(capacity=8, work_side=WORK_SIDE)
-    flows = FlowCache(capacity=16, work_side=WORK_SIDE)
+    superpixels = SuperpixelCache(capacity=24, work_side=WORK_SIDE)
+    flows = FlowCache(max_bytes=256 << 20, work_side=WORK_SIDE)
     generator = SegmentGenerator(config, superpixels)
     propagator = FlowPropagator(flows, superpixels)
 

@@ -26,18 +26,25 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from scipy import ndimage
 
-from ..masks import Masks
+from ..masks import Masks, areas
 from ..video.base import FrameSource
 from .classic_segment import SuperpixelCache
 
 
 class FlowCache:
-    """DIS flows per unordered frame pair (bounded LRU), with the counters the benchmark reads."""
+    """DIS flows per unordered frame pair, bounded in bytes (LRU), with counters for the benchmark.
 
-    def __init__(self, capacity: int = 16, work_side: int = 640, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
-        self.capacity, self.work_side = capacity, work_side
+    The engine's backward cascade carries unmatched masks several windows back, so the cache
+    holds many pairs; flows are kept as float16 (0.06 px steps below 128 px: far finer than
+    the nearest-pixel warp that uses them) to halve the memory.
+    """
+
+    def __init__(self, max_bytes: int = 256 << 20, work_side: int = 640,
+                 preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+        self.max_bytes, self.work_side = max_bytes, work_side
         self._dis = cv2.DISOpticalFlow_create(preset)
         self._pairs: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._bytes = 0
         self._gray: OrderedDict[int, np.ndarray] = OrderedDict()
         self.computed = self.hits = 0
         self.seconds = 0.0
@@ -57,87 +64,92 @@ class FlowCache:
         return g
 
     def flow(self, source: FrameSource, src: int, dst: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """(flow dst -> src, flow src -> dst) at `size`, in pixels of `size`."""
+        """(flow dst -> src, flow src -> dst), float32 H x W x 2 at `size`, in pixels of `size`."""
         key = (min(src, dst), max(src, dst))
         pair = self._pairs.get(key)
         if pair is None:
             t0 = time.perf_counter()
             a, b = self._frame(source, key[0]), self._frame(source, key[1])
-            fwd, bwd = self._dis.calc(a, b, None), self._dis.calc(b, a, None)
-            if a.shape[:2] != size:
-                s = size[1] / a.shape[1], size[0] / a.shape[0]
-                fwd, bwd = (cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) * np.float32(s)
-                            for f in (fwd, bwd))
-            pair = (fwd, bwd)
+            pair = (self._dis.calc(a, b, None).astype(np.float16), self._dis.calc(b, a, None).astype(np.float16))
             self._pairs[key] = pair
-            while len(self._pairs) > self.capacity:
-                self._pairs.popitem(last=False)
+            self._bytes += pair[0].nbytes * 2
+            while self._bytes > self.max_bytes and len(self._pairs) > 1:
+                _, old = self._pairs.popitem(last=False)
+                self._bytes -= old[0].nbytes * 2
             self.computed += 1
             self.seconds += time.perf_counter() - t0
         else:
             self._pairs.move_to_end(key)
             self.hits += 1
-        fwd, bwd = pair
+        fwd, bwd = (f.astype(np.float32) for f in pair)
+        if fwd.shape[:2] != tuple(size):
+            sx, sy = size[1] / fwd.shape[1], size[0] / fwd.shape[0]
+            fwd, bwd = (cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
+                        for f in (fwd, bwd))
         return (bwd, fwd) if src < dst else (fwd, bwd)
 
 
 def backward_map(flow_to_src: np.ndarray, flow_to_dst: np.ndarray, alpha: float = 0.01,
                  beta: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """-> (flat source index per target pixel, valid mask) with the forward-backward check.
+    """-> (source pixel per target pixel, valid) as W x H arrays; index = x * H + y (column-major).
 
-    The check (Sundaram et al. 2010): |w(p) + w'(p + w(p))|^2 < alpha (|w|^2 + |w'|^2) + beta.
+    Column-major because pycocotools encodes H x W x N Fortran arrays, i.e. N x W x H in memory:
+    masks kept in that order need no transposing copy before encoding.
+    The forward-backward check (Sundaram et al. 2010):
+    |w(p) + w'(p + w(p))|^2 < alpha (|w|^2 + |w'|^2) + beta.
     """
     h, w = flow_to_src.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    sx, sy = xx + flow_to_src[..., 0], yy + flow_to_src[..., 1]
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    fx, fy = flow_to_src[..., 0], flow_to_src[..., 1]
+    sx, sy = xx + fx, yy + fy
     inside = (sx > -0.5) & (sx < w - 0.5) & (sy > -0.5) & (sy < h - 0.5)
+    back = cv2.remap(flow_to_dst, sx, sy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    bx, by = back[..., 0], back[..., 1]
+    ex, ey = fx + bx, fy + by
+    valid = inside & (ex * ex + ey * ey < alpha * (fx * fx + fy * fy + bx * bx + by * by) + beta)
     ix = np.clip(np.rint(sx), 0, w - 1).astype(np.int64)
     iy = np.clip(np.rint(sy), 0, h - 1).astype(np.int64)
-    back = flow_to_dst[iy, ix]
-    err = ((flow_to_src + back) ** 2).sum(-1)
-    mag = (flow_to_src ** 2).sum(-1) + (back ** 2).sum(-1)
-    valid = inside & (err < alpha * mag + beta)
-    return iy * w + ix, valid
+    return (ix * h + iy).T, valid.T
 
 
 def warp_packed(packed: np.ndarray, index: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Gather bit-packed masks (H x W x B) at source indices; unknown pixels copy the nearest known."""
-    h, w, nb = packed.shape
-    out = np.take(packed.reshape(h * w, nb), index.ravel(), axis=0).reshape(h, w, nb)
+    """Gather bit-packed masks (B x W x H) at source pixels; unknown pixels copy the nearest known."""
+    nb, w, h = packed.shape
     if not valid.all():
         if valid.any():
-            _, (ny, nx) = ndimage.distance_transform_edt(~valid, return_indices=True)
-            out = out[ny, nx]
+            _, (nx, ny) = ndimage.distance_transform_edt(~valid, return_indices=True)
+            index = index[nx, ny]
         else:
-            out[:] = 0
-    return out
+            return np.zeros_like(packed)
+    return np.take(packed.reshape(nb, w * h), index.ravel(), axis=1).reshape(nb, w, h)
 
 
-def snap_to_superpixels(packed: np.ndarray, n: int, labels: np.ndarray, count: int) -> np.ndarray:
-    """Majority vote per superpixel: a mask keeps a superpixel iff it covers at least half of it."""
-    h, w, _ = packed.shape
-    bits = np.unpackbits(packed.reshape(h * w, -1), axis=1, count=n)
-    order = np.argsort(labels.ravel(), kind="stable")
-    sizes = np.bincount(labels.ravel(), minlength=count)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    present = sizes > 0
-    votes = np.zeros((count, n), np.int64)
-    votes[present] = np.add.reduceat(bits[order], starts[present], axis=0, dtype=np.int64)
-    keep = (2 * votes >= sizes[:, None]) & present[:, None]
-    return np.packbits(keep[labels.ravel()], axis=1).reshape(h, w, -1)
+def snap_to_superpixels(packed: np.ndarray, n: int, labels_t: np.ndarray, count: int) -> np.ndarray:
+    """Majority vote per superpixel: a mask keeps a superpixel iff it covers at least half of it.
+
+    `labels_t` is the W x H (transposed) label map, matching the packed layout.
+    """
+    nb, w, h = packed.shape
+    flat = labels_t.ravel()
+    bits = np.unpackbits(packed.reshape(nb, w * h), axis=0, count=n)
+    m, pix = np.nonzero(bits)
+    votes = np.bincount(m * count + flat[pix], minlength=n * count).reshape(n, count)
+    sizes = np.bincount(flat, minlength=count)
+    keep = 2 * votes >= sizes[None]
+    keep &= (sizes > 0)[None]
+    return np.packbits(keep[:, flat], axis=0).reshape(-1, w, h)
 
 
 def encode_packed(packed: np.ndarray, n: int) -> list[dict]:
-    """H x W x B bit-packed masks -> n compressed RLEs (pycocotools wants H x W x N Fortran)."""
-    h, w, _ = packed.shape
+    """B x W x H bit-packed masks -> n compressed RLEs (unpacked N x W x H is H x W x N Fortran)."""
     out: list[dict] = []
-    for i in range(0, n, 248):
+    for i in range(0, n, 248):                      # pycocotools + numpy 2 overflow at 256 masks
         k = min(248, n - i)
-        sub = packed[:, :, i // 8:(i + k + 7) // 8]
-        dense = np.unpackbits(sub, axis=2, count=k)
+        dense = np.unpackbits(packed[i // 8:(i + k + 7) // 8], axis=0, count=k)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            out.extend(mask_utils.encode(np.asfortranarray(dense)))
+            out.extend(mask_utils.encode(dense.transpose(2, 1, 0)))
     return out
 
 
@@ -156,8 +168,8 @@ class FlowPropagator:
         size, n = seeds.size, len(seeds)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            dense = mask_utils.decode(list(seeds.rles))          # H x W x N
-        packed = np.packbits(dense.astype(bool), axis=2)
+            dense = mask_utils.decode(list(seeds.rles))          # H x W x N, Fortran
+        packed = np.packbits(dense.transpose(2, 1, 0), axis=0)   # B x W x H
         del dense
         step = 1 if stop > start else -1
         cur = start
@@ -167,9 +179,9 @@ class FlowPropagator:
             packed = warp_packed(packed, index, valid)
             if self.snap and t == stop:
                 sp = self.superpixels.get(t, source.frame(t))
-                packed = snap_to_superpixels(packed, n, sp.labels, sp.count)
+                packed = snap_to_superpixels(packed, n, sp.labels_t, sp.count)
             rles = encode_packed(packed, n)
-            area = np.asarray([mask_utils.area(r) for r in rles])
+            area = areas(rles)
             keep = np.flatnonzero(area > 0)
             out = Masks(size=size, ids=seeds.ids[keep], rles=[rles[i] for i in keep], scores=seeds.scores[keep])
             self.frames += 1

@@ -31,11 +31,17 @@ from ..masks import Masks
 
 @dataclass
 class Superpixels:
-    """Fine regions of one frame at the frame's resolution, and the Lab image they were cut from."""
+    """Fine regions of one frame at the frame's resolution."""
 
     labels: np.ndarray              # H x W int32, 0..K-1
     count: int
-    lab: np.ndarray                 # H x W x 3 float32 (smoothed Lab)
+
+    @property
+    def labels_t(self) -> np.ndarray:
+        """W x H copy (the propagator's column-major layout), made once."""
+        if getattr(self, "_t", None) is None:
+            self._t = np.ascontiguousarray(self.labels.T)
+        return self._t
 
 
 def lab_image(image: np.ndarray) -> np.ndarray:
@@ -59,7 +65,7 @@ def compute_superpixels(image: np.ndarray, work_side: int = 640) -> Superpixels:
     if f != 1.0:
         labels = cv2.resize(labels.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
     labels = np.unique(labels, return_inverse=True)[1].reshape(h, w).astype(np.int32)
-    return Superpixels(labels, int(labels.max()) + 1, lab_image(image))
+    return Superpixels(labels, int(labels.max()) + 1)
 
 
 class SuperpixelCache:
@@ -69,7 +75,7 @@ class SuperpixelCache:
     there needs the same superpixels, so they are computed once per key frame.
     """
 
-    def __init__(self, capacity: int = 8, work_side: int = 640) -> None:
+    def __init__(self, capacity: int = 24, work_side: int = 640) -> None:
         self.capacity, self.work_side = capacity, work_side
         self._items: OrderedDict[int, Superpixels] = OrderedDict()
         self.computed = self.hits = 0
@@ -100,14 +106,14 @@ class RegionGraph:
     edge_contrast: np.ndarray       # E summed Lab difference across the boundary
 
 
-def region_graph(sp: Superpixels) -> RegionGraph:
-    """Adjacency (4-neighbour) of superpixels with boundary length and contrast per pair."""
-    lab, lab_flat, K = sp.labels, sp.lab.reshape(-1, 3), sp.count
+def region_graph(sp: Superpixels, lab_img: np.ndarray) -> RegionGraph:
+    """Adjacency (4-neighbour) of superpixels with boundary length and Lab contrast per pair."""
+    lab, lab_flat, K = sp.labels, lab_img.reshape(-1, 3), sp.count
     sizes = np.bincount(lab.ravel(), minlength=K).astype(np.float64)
     lab_sum = np.stack([np.bincount(lab.ravel(), lab_flat[:, c].astype(np.float64), K) for c in range(3)], 1)
     a_list, b_list, d_list = [], [], []
-    for da, db, ia, ib in ((lab[:, :-1], lab[:, 1:], sp.lab[:, :-1], sp.lab[:, 1:]),
-                           (lab[:-1, :], lab[1:, :], sp.lab[:-1, :], sp.lab[1:, :])):
+    for da, db, ia, ib in ((lab[:, :-1], lab[:, 1:], lab_img[:, :-1], lab_img[:, 1:]),
+                           (lab[:-1, :], lab[1:, :], lab_img[:-1, :], lab_img[1:, :])):
         diff = da != db
         a_list.append(da[diff])
         b_list.append(db[diff])
@@ -135,48 +141,59 @@ def merge_tree(g: RegionGraph, linkage: str) -> np.ndarray:
       as its holes, whatever their colours.
     """
     K = len(g.sizes)
-    n = list(g.sizes)
-    s = [tuple(row) for row in g.lab_sum.tolist()]
+    ward = linkage == "ward"
+    n = g.sizes.tolist()
+    mean = (g.lab_sum / np.maximum(g.sizes, 1)[:, None]).tolist()
     bnd: list[dict[int, list[float]]] = [{} for _ in range(K)]
     for (a, b), ln, ct in zip(g.edges.tolist(), g.edge_len.tolist(), g.edge_contrast.tolist()):
         bnd[a][b] = [ln, ct]
         bnd[b][a] = [ln, ct]
     alive = [True] * K
 
-    def cost(a: int, b: int) -> float:
-        if linkage == "ward":
-            na, nb_ = n[a], n[b]
-            (a0, a1, a2), (b0, b1, b2) = s[a], s[b]
-            d0, d1, d2 = a0 / na - b0 / nb_, a1 / na - b1 / nb_, a2 / na - b2 / nb_
-            return na * nb_ / (na + nb_) * (d0 * d0 + d1 * d1 + d2 * d2)
-        ln, ct = bnd[a][b]
-        return ct / ln
+    def ward_cost(a: int, b: int) -> float:
+        (a0, a1, a2), (b0, b1, b2) = mean[a], mean[b]
+        return n[a] * n[b] / (n[a] + n[b]) * ((a0 - b0) ** 2 + (a1 - b1) ** 2 + (a2 - b2) ** 2)
 
-    heap = [(cost(int(a), int(b)), int(a), int(b)) for a, b in g.edges]
+    if ward:
+        heap = [(ward_cost(a, b), a, b) for a, b in g.edges.tolist()]
+    else:
+        heap = [(ct / ln, a, b) for (a, b), ln, ct in zip(g.edges.tolist(), g.edge_len.tolist(),
+                                                         g.edge_contrast.tolist())]
     heapq.heapify(heap)
+    push, pop = heapq.heappush, heapq.heappop
     children = []
     while heap:
-        _, a, b = heapq.heappop(heap)
+        _, a, b = pop(heap)
         if not (alive[a] and alive[b]):
             continue
         new = len(n)
         alive[a] = alive[b] = False
-        n.append(n[a] + n[b])
-        s.append(tuple(x + y for x, y in zip(s[a], s[b])))
+        na, nb_ = n[a], n[b]
+        n.append(na + nb_)
+        mean.append([(x * na + y * nb_) / (na + nb_) for x, y in zip(mean[a], mean[b])])
         alive.append(True)
-        nb: dict[int, list[float]] = {}
-        for side in (a, b):
-            for x, (ln, ct) in bnd[side].items():
-                if x in (a, b):
-                    continue
-                e = nb.setdefault(x, [0.0, 0.0])
-                e[0] += ln
-                e[1] += ct
-                bnd[x].pop(side, None)
+        ba, bb = bnd[a], bnd[b]
+        if len(ba) < len(bb):
+            ba, bb = bb, ba
+        nb = ba                                  # reuse the larger neighbour map
+        nb.pop(a, None)
+        nb.pop(b, None)
+        for x, e in bb.items():
+            if x == a or x == b:
+                continue
+            if x in nb:
+                f = nb[x]
+                nb[x] = [f[0] + e[0], f[1] + e[1]]
+            else:
+                nb[x] = e
+        bnd[a] = bnd[b] = {}
         bnd.append(nb)
         for x, e in nb.items():
-            bnd[x][new] = e
-            heapq.heappush(heap, (cost(new, x), new, x))
+            bx = bnd[x]
+            bx.pop(a, None)
+            bx.pop(b, None)
+            bx[new] = e
+            push(heap, (ward_cost(new, x) if ward else e[1] / e[0], new, x))
         children.append((a, b))
     return np.asarray(children, np.int64).reshape(-1, 2)
 
@@ -190,15 +207,17 @@ def tree_members(K: int, children: np.ndarray) -> np.ndarray:
     return m
 
 
-def boundary_contrast(members: np.ndarray, g: RegionGraph, frame_px: float) -> np.ndarray:
-    """Mean Lab step across each candidate's border, over the image's median superpixel edge step.
+def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.ndarray]:
+    """-> (contrast score in [0, 1), border length in pixels) per candidate.
 
-    A region whose border is a strong edge all round is an object (or a part) rather than a piece
-    of texture; the ratio makes the score independent of the footage's overall contrast.
+    The score is the mean Lab step across the candidate's border over the image's median
+    superpixel edge step, r / (r + 1): a region whose border is a strong edge all round is an
+    object (or a part) rather than a piece of texture, and the ratio makes the score independent
+    of the footage's overall contrast. The frame border does not count as border.
     """
     E = len(g.edges)
     if E == 0:
-        return np.zeros(len(members))
+        return np.zeros(len(members)), np.ones(len(members))
     a, b = g.edges[:, 0], g.edges[:, 1]
     cross = members[:, a] != members[:, b]                     # C x E: edge on the border
     length = cross.astype(np.float64) @ g.edge_len
@@ -206,7 +225,7 @@ def boundary_contrast(members: np.ndarray, g: RegionGraph, frame_px: float) -> n
     per_edge = g.edge_contrast / np.maximum(g.edge_len, 1)
     ref = float(np.median(per_edge)) + 1e-6
     mean = contrast / np.maximum(length, 1)
-    return mean / (mean + ref)
+    return mean / (mean + ref), length
 
 
 def mask_nms(members: np.ndarray, sizes: np.ndarray, order: np.ndarray, thresh: float, cap: int) -> list[int]:
@@ -276,19 +295,34 @@ def enclosed_regions(members: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
     holes = []
     for hole in hole_sets.values():
         n, comp = cv2.connectedComponents(hole[small].astype(np.uint8), connectivity=4)
-        comp_of = comp.ravel()[rep]
-        for c in range(1, n):
-            part = hole & (comp_of == c)
-            if sizes[part].sum() >= min_px:
-                holes.append(part)
+        comp_of = np.where(hole, comp.ravel()[rep], 0)
+        comp_px = np.bincount(comp_of, weights=sizes, minlength=n)
+        for c in np.flatnonzero(comp_px[1:] >= min_px) + 1:
+            holes.append(comp_of == c)
     return filled, np.asarray(holes, bool).reshape(-1, K)
 
 
 class SegmentGenerator:
     """`MaskGenerator` of the classic backend (see the module docstring for the algorithm)."""
 
-    def __init__(self, config: RunConfig, cache: SuperpixelCache, min_score: float = 0.5) -> None:
+    def _usable(self, members: np.ndarray, g: RegionGraph, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """-> (keep, score): contrast score above `min_score` and mean thickness (2 area / border)
+        of at least `min_thickness` pixels of the flow's working resolution.
+
+        Slivers (the blurred rim of an object, a seam between two regions) are cut differently at
+        every key frame and are too thin for a nearest-pixel flow warp, so they never match and
+        only add tracks; a 3 px handle is thick enough to stay.
+        """
+        score, border = border_stats(members, g)
+        area = members.astype(np.float32) @ g.sizes.astype(np.float32)
+        px = max(1.0, max(size) / self.work_side)
+        thick = 2 * area / np.maximum(border, 1) >= self.min_thickness * px
+        return (score >= self.min_score) & thick, score
+
+    def __init__(self, config: RunConfig, cache: SuperpixelCache, min_score: float = 0.5,
+                 min_thickness: float = 2.0) -> None:
         self.config, self.cache, self.min_score = config, cache, min_score
+        self.min_thickness, self.work_side = min_thickness, cache.work_side
         self.seconds = 0.0
         self.calls = 0
 
@@ -297,17 +331,18 @@ class SegmentGenerator:
         size = image.shape[:2]
         frame_px = float(size[0] * size[1])
         sp = self.cache.get(frame_index, image)
-        g = region_graph(sp)
+        g = region_graph(sp, lab_image(image))
         members = unique_rows(np.concatenate([tree_members(sp.count, merge_tree(g, link))
                                             for link in ("ward", "boundary")]))
         area = members.astype(np.float32) @ g.sizes.astype(np.float32)
         ok = (area >= max(self.config.min_area * frame_px, 1)) & (area <= 0.95 * frame_px)
         cand = members[ok]
+        cand = cand[self._usable(cand, g, size)[0]]
         filled, holes = enclosed_regions(cand, sp.labels, g.sizes, self.config.min_area * frame_px)
         grew = (filled != cand).any(1)
         cand = unique_rows(np.concatenate([cand, filled[grew], holes]))
-        score = boundary_contrast(cand, g, frame_px)
-        good = np.flatnonzero(score >= self.min_score)
+        good, score = self._usable(cand, g, size)
+        good = np.flatnonzero(good)
         order = good[np.argsort(-score[good], kind="stable")]
         keep = mask_nms(cand, g.sizes, order, self.config.box_nms_thresh, self.config.max_masks)
         dense = cand[keep][:, sp.labels] if keep else np.zeros((0, *size), bool)
