@@ -24,7 +24,6 @@ from typing import Iterator
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
-from scipy import ndimage
 
 from ..masks import Masks, areas
 from ..video.base import FrameSource
@@ -114,14 +113,20 @@ def backward_map(flow_to_src: np.ndarray, flow_to_dst: np.ndarray, alpha: float 
 
 
 def warp_packed(packed: np.ndarray, index: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Gather bit-packed masks (B x W x H) at source pixels; unknown pixels copy the nearest known."""
+    """Gather bit-packed masks (B x W x H) at source pixels; unknown pixels copy the nearest known.
+
+    Filling from the nearest known pixel (rather than leaving a hole) keeps a mask whole across a
+    flow glitch between key frames; occluded content still disappears because the occluder's
+    pixels pass the check and carry the occluder's masks.
+    """
     nb, w, h = packed.shape
     if not valid.all():
-        if valid.any():
-            _, (nx, ny) = ndimage.distance_transform_edt(~valid, return_indices=True)
-            index = index[nx, ny]
-        else:
+        if not valid.any():
             return np.zeros_like(packed)
+        # label of the nearest valid pixel; OpenCV numbers the zero pixels in raster order
+        _, near = cv2.distanceTransformWithLabels((~valid).astype(np.uint8), cv2.DIST_L2, 3,
+                                                  labelType=cv2.DIST_LABEL_PIXEL)
+        index = index.ravel()[np.flatnonzero(valid.ravel())[near.ravel() - 1]]
     return np.take(packed.reshape(nb, w * h), index.ravel(), axis=1).reshape(nb, w, h)
 
 

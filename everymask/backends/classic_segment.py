@@ -148,8 +148,6 @@ def merge_tree(g: RegionGraph, linkage: str) -> np.ndarray:
     for (a, b), ln, ct in zip(g.edges.tolist(), g.edge_len.tolist(), g.edge_contrast.tolist()):
         bnd[a][b] = [ln, ct]
         bnd[b][a] = [ln, ct]
-    alive = [True] * K
-
     def ward_cost(a: int, b: int) -> float:
         (a0, a1, a2), (b0, b1, b2) = mean[a], mean[b]
         return n[a] * n[b] / (n[a] + n[b]) * ((a0 - b0) ** 2 + (a1 - b1) ** 2 + (a2 - b2) ** 2)
@@ -161,29 +159,50 @@ def merge_tree(g: RegionGraph, linkage: str) -> np.ndarray:
                                                          g.edge_contrast.tolist())]
     heapq.heapify(heap)
     push, pop = heapq.heappush, heapq.heappop
+    root = list(range(K))                         # union-find: node -> the tree node it is now in
+
+    def find(x: int) -> int:
+        while root[x] != x:
+            root[x] = root[root[x]]
+            x = root[x]
+        return x
+
+    # Lazy heap: an entry names two nodes as they were when pushed; on pop it is re-read for the
+    # nodes they now belong to and pushed back if its cost went up. Both linkages never make a
+    # merged node cheaper to join than the cheaper of its halves was (Ward is reducible; the
+    # mean border contrast only changes for common neighbours, which are pushed), so the first
+    # entry popped whose cost is current is the cheapest merge, as in the eager version, without
+    # re-pushing every neighbour of every merge.
     children = []
     while heap:
-        _, a, b = pop(heap)
-        if not (alive[a] and alive[b]):
+        c, a, b = pop(heap)
+        a, b = find(a), find(b)
+        if a == b:
+            continue
+        cur = ward_cost(a, b) if ward else bnd[a][b][1] / bnd[a][b][0]
+        if cur > c * (1 + 1e-9) + 1e-12:
+            push(heap, (cur, a, b))
             continue
         new = len(n)
-        alive[a] = alive[b] = False
+        root[a] = root[b] = new
+        root.append(new)
         na, nb_ = n[a], n[b]
         n.append(na + nb_)
         mean.append([(x * na + y * nb_) / (na + nb_) for x, y in zip(mean[a], mean[b])])
-        alive.append(True)
         ba, bb = bnd[a], bnd[b]
         if len(ba) < len(bb):
             ba, bb = bb, ba
         nb = ba                                  # reuse the larger neighbour map
         nb.pop(a, None)
         nb.pop(b, None)
+        common = []
         for x, e in bb.items():
             if x == a or x == b:
                 continue
             if x in nb:
                 f = nb[x]
                 nb[x] = [f[0] + e[0], f[1] + e[1]]
+                common.append(x)
             else:
                 nb[x] = e
         bnd[a] = bnd[b] = {}
@@ -193,7 +212,10 @@ def merge_tree(g: RegionGraph, linkage: str) -> np.ndarray:
             bx.pop(a, None)
             bx.pop(b, None)
             bx[new] = e
-            push(heap, (ward_cost(new, x) if ward else e[1] / e[0], new, x))
+        if not ward:
+            for x in common:
+                e = nb[x]
+                push(heap, (e[1] / e[0], new, x))
         children.append((a, b))
     return np.asarray(children, np.int64).reshape(-1, 2)
 
@@ -340,11 +362,17 @@ class SegmentGenerator:
         cand = cand[self._usable(cand, g, size)[0]]
         filled, holes = enclosed_regions(cand, sp.labels, g.sizes, self.config.min_area * frame_px)
         grew = (filled != cand).any(1)
-        cand = unique_rows(np.concatenate([cand, filled[grew], holes]))
+        # Filled regions come first and inherit their ring's score: where NMS must choose between
+        # an object with a logo and the same object with a logo-shaped hole, the whole wins.
+        ring_score = border_stats(cand[grew], g)[0]
+        cand = np.concatenate([filled[grew], cand, holes])
         good, score = self._usable(cand, g, size)
+        score[:len(ring_score)] = np.maximum(score[:len(ring_score)], ring_score)
+        _, first = np.unique(np.packbits(cand, axis=1), axis=0, return_index=True)
+        good &= np.isin(np.arange(len(cand)), first)
         good = np.flatnonzero(good)
         order = good[np.argsort(-score[good], kind="stable")]
-        keep = mask_nms(cand, g.sizes, order, self.config.box_nms_thresh, self.config.max_masks)
+        keep = mask_nms(cand, g.sizes, order, self.config.match_iou, self.config.max_masks)
         dense = cand[keep][:, sp.labels] if keep else np.zeros((0, *size), bool)
         out = Masks.from_dense(dense, ids=range(len(keep)), scores=score[keep])
         self.seconds += time.perf_counter() - t0
