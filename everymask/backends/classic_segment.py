@@ -104,6 +104,8 @@ class RegionGraph:
     edges: np.ndarray               # E x 2, a < b
     edge_len: np.ndarray            # E boundary pixel pairs
     edge_contrast: np.ndarray       # E summed Lab difference across the boundary
+    self_len: np.ndarray            # K pixel pairs inside each superpixel
+    self_contrast: np.ndarray       # K summed Lab difference of those pairs
 
 
 def region_graph(sp: Superpixels, lab_img: np.ndarray) -> RegionGraph:
@@ -112,12 +114,17 @@ def region_graph(sp: Superpixels, lab_img: np.ndarray) -> RegionGraph:
     sizes = np.bincount(lab.ravel(), minlength=K).astype(np.float64)
     lab_sum = np.stack([np.bincount(lab.ravel(), lab_flat[:, c].astype(np.float64), K) for c in range(3)], 1)
     a_list, b_list, d_list = [], [], []
+    self_len, self_contrast = np.zeros(K), np.zeros(K)
     for da, db, ia, ib in ((lab[:, :-1], lab[:, 1:], lab_img[:, :-1], lab_img[:, 1:]),
                            (lab[:-1, :], lab[1:, :], lab_img[:-1, :], lab_img[1:, :])):
+        step = np.sqrt(((ia - ib) ** 2).sum(-1))
         diff = da != db
         a_list.append(da[diff])
         b_list.append(db[diff])
-        d_list.append(np.linalg.norm(ia[diff] - ib[diff], axis=1))
+        d_list.append(step[diff])
+        same = ~diff
+        self_len += np.bincount(da[same], minlength=K)
+        self_contrast += np.bincount(da[same], step[same], minlength=K)
     a, b, d = np.concatenate(a_list), np.concatenate(b_list), np.concatenate(d_list)
     lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
     key = lo * K + hi
@@ -125,12 +132,14 @@ def region_graph(sp: Superpixels, lab_img: np.ndarray) -> RegionGraph:
     edge_len = np.bincount(inv).astype(np.float64)
     edge_contrast = np.bincount(inv, d)
     edges = np.stack([uniq // K, uniq % K], 1)
-    return RegionGraph(sizes, lab_sum, edges, edge_len, edge_contrast)
+    return RegionGraph(sizes, lab_sum, edges, edge_len, edge_contrast, self_len, self_contrast)
 
 
-def merge_tree(g: RegionGraph, linkage: str) -> np.ndarray:
-    """Greedy adjacency-constrained merging into a binary tree -> children ((N-K) x 2).
+def merge_tree(g: RegionGraph, linkage: str) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy adjacency-constrained merging into a binary tree -> (children (N-K) x 2, heights).
 
+    heights[i] is the linkage cost of merge i (mean border contrast, or the square root of Ward's
+    cost).
     Node K + i is the i-th merge. Two linkages give two complementary hierarchies:
     - "ward": increase in Lab colour variance. Small, similar regions merge first, so a small
       logo joins its object before the object joins a large background of similar colour;
@@ -173,7 +182,7 @@ def merge_tree(g: RegionGraph, linkage: str) -> np.ndarray:
     # mean border contrast only changes for common neighbours, which are pushed), so the first
     # entry popped whose cost is current is the cheapest merge, as in the eager version, without
     # re-pushing every neighbour of every merge.
-    children = []
+    children, heights = [], []
     while heap:
         c, a, b = pop(heap)
         a, b = find(a), find(b)
@@ -217,7 +226,8 @@ def merge_tree(g: RegionGraph, linkage: str) -> np.ndarray:
                 e = nb[x]
                 push(heap, (e[1] / e[0], new, x))
         children.append((a, b))
-    return np.asarray(children, np.int64).reshape(-1, 2)
+        heights.append(float(np.sqrt(cur)) if ward else cur)
+    return np.asarray(children, np.int64).reshape(-1, 2), np.asarray(heights)
 
 
 def tree_members(K: int, children: np.ndarray) -> np.ndarray:
@@ -229,25 +239,32 @@ def tree_members(K: int, children: np.ndarray) -> np.ndarray:
     return m
 
 
-def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.ndarray]:
-    """-> (contrast score in [0, 1), border length in pixels) per candidate.
+def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> (score in [0, 1], border length in pixels) per candidate.
 
-    The score is the mean Lab step across the candidate's border over the image's median
-    superpixel edge step, r / (r + 1): a region whose border is a strong edge all round is an
-    object (or a part) rather than a piece of texture, and the ratio makes the score independent
-    of the footage's overall contrast. The frame border does not count as border.
+    score = B / (B + I): B the mean contrast (Lab step) along the candidate's border, I the mean
+    contrast along the superpixel borders inside it (for a single superpixel, the image's median
+    superpixel border). It is the stability of a region in an ultrametric contour map: the region
+    exists for every edge threshold between its inner and its outer contrast, so B / I is the
+    range of thresholds over which it stays the same mask (SAM's stability score, for edges).
+    An object on grass scores high; an arbitrary chunk of the grass scores about 0.5 however
+    strong the grass texture is, so the score does not depend on the footage's contrast.
+    The frame border does not count as border.
     """
     E = len(g.edges)
     if E == 0:
-        return np.zeros(len(members)), np.ones(len(members))
+        return np.zeros(len(members)), np.zeros(len(members)), np.ones(len(members))
     a, b = g.edges[:, 0], g.edges[:, 1]
     cross = members[:, a] != members[:, b]                     # C x E: edge on the border
+    inner = (members[:, a] & members[:, b]).astype(np.float64)
     length = cross.astype(np.float64) @ g.edge_len
-    contrast = cross.astype(np.float64) @ g.edge_contrast
-    per_edge = g.edge_contrast / np.maximum(g.edge_len, 1)
-    ref = float(np.median(per_edge)) + 1e-6
-    mean = contrast / np.maximum(length, 1)
-    return mean / (mean + ref), length
+    border = cross.astype(np.float64) @ g.edge_contrast / np.maximum(length, 1)
+    ref = float(np.median(g.edge_contrast / np.maximum(g.edge_len, 1)))
+    inner_len = inner @ g.edge_len
+    inside = np.where(inner_len > 0, inner @ g.edge_contrast / np.maximum(inner_len, 1), ref)
+    m = members.astype(np.float64)
+    pixels = (inner @ g.edge_contrast + m @ g.self_contrast) / np.maximum(inner_len + m @ g.self_len, 1)
+    return border / np.maximum(border + pixels, 1e-6), border / np.maximum(border + inside, 1e-6), length
 
 
 def mask_nms(members: np.ndarray, sizes: np.ndarray, order: np.ndarray, thresh: float, cap: int) -> list[int]:
@@ -335,16 +352,22 @@ class SegmentGenerator:
         every key frame and are too thin for a nearest-pixel flow warp, so they never match and
         only add tracks; a 3 px handle is thick enough to stay.
         """
-        score, border = border_stats(members, g)
+        score, stability, border = border_stats(members, g)
         area = members.astype(np.float32) @ g.sizes.astype(np.float32)
         px = max(1.0, max(size) / self.work_side)
         thick = 2 * area / np.maximum(border, 1) >= self.min_thickness * px
-        return (score >= self.min_score) & thick, score
+        return (score >= self.min_score) & (stability >= self.min_stability) & thick, score
 
     def __init__(self, config: RunConfig, cache: SuperpixelCache, min_score: float = 0.5,
                  min_thickness: float = 2.0) -> None:
         self.config, self.cache, self.min_score = config, cache, min_score
         self.min_thickness, self.work_side = min_thickness, cache.work_side
+        self.min_stability = 0.5
+        # Unmatched masks live on as their own tracks, so a frame carries about three key frames'
+        # worth of masks (its own, the previous key frame's carried forward, the next one's carried
+        # back); a third of the engine's max_masks keeps masks per frame near max_masks on busy
+        # real footage. Ranked by score, so the budget drops the least stable masks first.
+        self.budget = max(1, config.max_masks // 3)
         self.seconds = 0.0
         self.calls = 0
 
@@ -354,7 +377,7 @@ class SegmentGenerator:
         frame_px = float(size[0] * size[1])
         sp = self.cache.get(frame_index, image)
         g = region_graph(sp, lab_image(image))
-        members = unique_rows(np.concatenate([tree_members(sp.count, merge_tree(g, link))
+        members = unique_rows(np.concatenate([tree_members(sp.count, merge_tree(g, link)[0])
                                             for link in ("ward", "boundary")]))
         area = members.astype(np.float32) @ g.sizes.astype(np.float32)
         ok = (area >= max(self.config.min_area * frame_px, 1)) & (area <= 0.95 * frame_px)
@@ -372,7 +395,7 @@ class SegmentGenerator:
         good &= np.isin(np.arange(len(cand)), first)
         good = np.flatnonzero(good)
         order = good[np.argsort(-score[good], kind="stable")]
-        keep = mask_nms(cand, g.sizes, order, self.config.match_iou, self.config.max_masks)
+        keep = mask_nms(cand, g.sizes, order, self.config.match_iou, min(self.budget, self.config.max_masks))
         dense = cand[keep][:, sp.labels] if keep else np.zeros((0, *size), bool)
         out = Masks.from_dense(dense, ids=range(len(keep)), scores=score[keep])
         self.seconds += time.perf_counter() - t0
