@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import sparse
 from skimage.segmentation import felzenszwalb
 
 from ..config import RunConfig
@@ -251,19 +252,26 @@ def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.nd
     strong the grass texture is, so the score does not depend on the footage's contrast.
     The frame border does not count as border.
     """
-    E = len(g.edges)
+    E, K = len(g.edges), len(g.sizes)
     if E == 0:
         return np.zeros(len(members)), np.zeros(len(members)), np.ones(len(members))
     a, b = g.edges[:, 0], g.edges[:, 1]
-    cross = members[:, a] != members[:, b]                     # C x E: edge on the border
-    inner = (members[:, a] & members[:, b]).astype(np.float64)
-    length = cross.astype(np.float64) @ g.edge_len
-    border = cross.astype(np.float64) @ g.edge_contrast / np.maximum(length, 1)
+    m = members.astype(np.float32)
+
+    def split(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum of w over each candidate's border edges and over its inner edges, as quadratic
+        forms over the weighted adjacency (no C x E intermediate)."""
+        adj = sparse.coo_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(K, K)).tocsr()
+        touching = m @ np.asarray(adj.sum(1)).ravel()            # edges with at least one end in
+        inner = np.asarray((adj @ m.T).T * m).sum(1) / 2         # edges with both ends in
+        return touching - 2 * inner, inner
+
+    length, inner_len = split(g.edge_len.astype(np.float32))
+    border_sum, inner_sum = split(g.edge_contrast.astype(np.float32))
+    border = border_sum / np.maximum(length, 1)
     ref = float(np.median(g.edge_contrast / np.maximum(g.edge_len, 1)))
-    inner_len = inner @ g.edge_len
-    inside = np.where(inner_len > 0, inner @ g.edge_contrast / np.maximum(inner_len, 1), ref)
-    m = members.astype(np.float64)
-    pixels = (inner @ g.edge_contrast + m @ g.self_contrast) / np.maximum(inner_len + m @ g.self_len, 1)
+    inside = np.where(inner_len > 0.5, inner_sum / np.maximum(inner_len, 1), ref)
+    pixels = (inner_sum + m @ g.self_contrast) / np.maximum(inner_len + m @ g.self_len, 1)
     return border / np.maximum(border + pixels, 1e-6), border / np.maximum(border + inside, 1e-6), length
 
 
