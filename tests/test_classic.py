@@ -7,7 +7,8 @@ import pytest
 from everymask import RunConfig
 from everymask.backends import load_backend
 from everymask.backends.classic import load_classic_backend
-from everymask.backends.classic_segment import compute_superpixels, merge_tree, region_graph, lab_image, tree_members
+from everymask.backends.classic_regions import merge_tree, region_graph, tree_members
+from everymask.backends.classic_segment import compute_superpixels, lab_image
 from everymask.masks import Masks, decode, encode, iou_matrix
 from everymask.synthetic import ArraySource, make_scene
 
