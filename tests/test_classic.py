@@ -135,3 +135,13 @@ def test_empty_seeds_and_zero_length():
     assert list(backend.propagator.propagate(src, 0, 2, Masks.empty((240, 426)))) == []
     seeds = Masks.from_dense(s.tracks[0].masks[0][None], ids=[7])
     assert list(backend.propagator.propagate(src, 1, 1, seeds)) == []
+
+
+def test_superpixel_cache_is_not_fooled_by_another_video():
+    a, b = make_scene("pan", num_frames=1), make_scene("occlusion", num_frames=1)
+    backend = load_classic_backend(CFG)
+    ma = backend.generator.generate(0, a.frames[0])
+    mb = backend.generator.generate(0, b.frames[0])
+    fresh = load_classic_backend(CFG).generator.generate(0, b.frames[0])
+    assert mb.rles == fresh.rles and ma.rles != mb.rles
+    assert backend.stats()["superpixels_computed"] == 2

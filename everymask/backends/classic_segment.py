@@ -19,6 +19,7 @@ agree exactly where the propagation was right, which is what the engine's IoU ma
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -76,26 +77,29 @@ class SuperpixelCache:
     """Superpixels by frame index, shared by the generator and the propagator (bounded LRU).
 
     The engine generates at key frame k and later propagates into k from both sides; snapping
-    there needs the same superpixels, so they are computed once per key frame.
+    there needs the same superpixels, so they are computed once per key frame. An entry also
+    keeps a checksum of a pixel sample, so a backend reused on another video with the same
+    frame numbers recomputes instead of handing back another video's superpixels.
     """
 
     def __init__(self, capacity: int = 24, work_side: int = 640) -> None:
         self.capacity, self.work_side = capacity, work_side
-        self._items: OrderedDict[int, Superpixels] = OrderedDict()
+        self._items: OrderedDict[int, tuple[bytes, Superpixels]] = OrderedDict()
         self.computed = self.hits = 0
         self.seconds = 0.0
 
     def get(self, index: int, image: np.ndarray) -> Superpixels:
-        sp = self._items.get(index)
-        if sp is not None and sp.labels.shape == image.shape[:2]:
+        key = hashlib.blake2b(np.ascontiguousarray(image[::7, ::5]).tobytes(), digest_size=8).digest()
+        item = self._items.get(index)
+        if item is not None and item[0] == key and item[1].labels.shape == image.shape[:2]:
             self._items.move_to_end(index)
             self.hits += 1
-            return sp
+            return item[1]
         t0 = time.perf_counter()
         sp = compute_superpixels(image, self.work_side)
         self.seconds += time.perf_counter() - t0
         self.computed += 1
-        self._items[index] = sp
+        self._items[index] = (key, sp)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
         return sp
