@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -29,8 +30,10 @@ KNOBS = {
     "box_nms_thresh": "generator box NMS IoU (default 0.7)",
     "crop_n_layers": "generator crop layers (default 0)",
     "min_mask_region_area": "remove holes and islands under this many pixels (default 0)",
-    "model": "model name (see `everymask models`) for sam2/sam",
-    "checkpoint": "a checkpoint file or hub-style folder for sam2/sam",
+    "model": "model name (see `everymask models`): tiny, small, base-plus, large (default) for sam2; "
+             "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator (vit-h+tiny)",
+    "checkpoint": "a .safetensors file or hub-style folder for sam2/sam; for sam, A" + os.pathsep
+                  + "B gives the SAM and the SAM 2 checkpoints",
     "schedule": "shared (each frame encoded once) or original (per task, as the original method)",
     "min_track_area": "drop tracks whose area stays under this fraction of the frame (default 0)",
     "coverage_target": "per key frame, keep masks largest first only until they cover this fraction of the "
@@ -86,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--format", default="ytvis", help="ytvis (default)")
     p.add_argument("-o", "--output", type=Path, help="output path (default: inside the run directory)")
+
+    p = sub.add_parser("models", parents=[common], help="list known SAM / SAM 2 models and which are present")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("demo", parents=[common], help="run the classic backend on the bundled sample clip")
     p.add_argument("-o", "--output", type=Path, default=Path("runs/demo"))
@@ -160,7 +166,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(ns)
 
 
-COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "demo": cmd_demo}
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models_cli import format_models, list_models
+    print(format_models(list_models(), as_json=args.json))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "demo": cmd_demo, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:
