@@ -80,9 +80,11 @@ class RayExecutor:
         num_gpus = min(1.0, gpus / workers) if use_gpu else 0
         remote = ray.remote(num_cpus=1 if not use_gpu else 0, num_gpus=num_gpus,
                             max_restarts=RETRIES, max_task_retries=RETRIES)(WindowWorker)
-        spec = str(video) if isinstance(video, (str, Path)) else ray.put(video)
-        self._new_actor = lambda: remote.remote(spec, config.to_json(), dataclasses.asdict(options),
-                                                ray.put(backend) if backend is not None else None)
+        # refs held here for the whole run: a restarted actor is built again from the same arguments
+        self._refs = (str(video) if isinstance(video, (str, Path)) else ray.put(video),
+                      ray.put(backend) if backend is not None else None)
+        self._new_actor = lambda: remote.remote(self._refs[0], config.to_json(), dataclasses.asdict(options),
+                                                self._refs[1])
         self.actors = [self._new_actor() for _ in range(workers)]
 
     def worker_pids(self) -> list[int]:
