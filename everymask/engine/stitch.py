@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..store import GENERATED, RunStore, TrackRow
+from ..timing import StageTimer
 from .associate import match, pick_representatives
 from .hierarchy import PartOfCounter
 from .schedule import PID_BASE, origin_of
@@ -123,10 +124,24 @@ def owned_keys(windows: Sequence[Window], window_tracks: dict[tuple[int, int], d
 
 def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
                      windows: Sequence[Window], window_tracks: dict[tuple[int, int], dict[int, float]],
-                     frame_rows: Callable[[int], list[StitchRow]]) -> int:
-    """Write the `tracks` and `track_masks` tables from stitched windows; returns the number of tracks."""
-    edges = stitch_edges(windows, frame_rows, size, config.match_iou)
-    comp = components(sorted(window_tracks), edges, owned_keys(windows, window_tracks))
+                     frame_rows: Callable[[int], list[StitchRow]], timer: StageTimer | None = None) -> int:
+    """Write the `tracks` and `track_masks` tables from stitched windows; returns the number of tracks.
+
+    `timer` gets "stitch" (the joins: the overhead of windows) and "finalize" (the passes the
+    single-process run does too) apart, so the cost of distributing shows in the summary.
+    """
+    timer = timer or StageTimer()
+    with timer.stage("stitch"):
+        edges = stitch_edges(windows, frame_rows, size, config.match_iou)
+        comp = components(sorted(window_tracks), edges, owned_keys(windows, window_tracks))
+    with timer.stage("finalize"):
+        return _write(store, config, num_frames, size, window_tracks, frame_rows, comp)
+
+
+def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
+           window_tracks: dict[tuple[int, int], dict[int, float]], frame_rows: Callable[[int], list[StitchRow]],
+           comp: dict[tuple[int, int], tuple[int, int]]) -> int:
+    """finalize's two passes over the stitched tracks."""
     gen: dict[tuple[int, int], dict[int, float]] = defaultdict(dict)
     for node, scores in window_tracks.items():
         gen[comp[node]].update(scores)   # keyed by pid: the shared key frame's masks count once

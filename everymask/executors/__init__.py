@@ -60,7 +60,7 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     Returns False when the time budget stopped the run before every window was done (what is
     done is stitched and exported, and a rerun goes on). Worker-side stage seconds are kept in
     the store meta `worker_stage_seconds`; the driver's own stages ("windows": waiting for and
-    committing results, "stitch": stitching and finalizing) go to `timer`.
+    committing results; "stitch": joining windows; "finalize": ids, hierarchy, track masks) go to `timer`.
     """
     windows = cut_windows(key_frames(len(source), config.step), options.window_keys)
     tables = WindowTables(store)
@@ -70,7 +70,8 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     progress.start("track", max(len(windows), 1))
     progress.update(len(done), len(windows))
     if todo:
-        executor = make_executor(video, source, config, options, backend)
+        with timer.stage("start"):   # Ray start-up, workers created (their backends load in "windows")
+            executor = make_executor(video, source, config, options, backend)
         try:
             with timer.stage("windows"):
                 for result in executor.map(todo):
@@ -89,8 +90,8 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     finished = [w for w in windows if w.index in done]
     if todo or store.get_meta().get("status") is None or store.get_meta().get("finalized_windows") != str(len(done)):
         progress.start("finalize", 1)
-        with timer.stage("stitch"):
-            finalize_windows(store, config, len(source), source.size, finished, tables.tracks(), tables.frame_rows)
+        finalize_windows(store, config, len(source), source.size, finished, tables.tracks(), tables.frame_rows,
+                         timer)
         progress.update(1, 1)
         progress.finish()
         store.set_meta({"finalized_windows": str(len(done)), "status": "complete" if complete else "partial",
