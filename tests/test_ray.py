@@ -115,3 +115,16 @@ def test_ray_on_a_synthetic_scene_agrees_with_the_single_process_run(tmp_path):
             around = slice(k - 1, k + 2)
             if None not in ids_local[around] and len(set(ids_local[around])) == 1:
                 assert None not in ids_ray[around] and len(set(ids_ray[around])) == 1, (k, ids_ray)
+
+
+def test_cli_ray_on_a_video_file_matches_in_process_windows(tmp_path):
+    """Workers open the video file themselves (only its path crosses the wire)."""
+    from everymask.cli import main
+    from everymask.synthetic import write_video
+    video = write_video(make_scene("pan", size=(60, 106), num_frames=12), tmp_path / "pan.mp4")
+    out = {}
+    for ex in ("windows", "ray"):
+        assert main(["run", str(video), "-o", str(tmp_path / ex), "--backend", "classic", "--executor", ex,
+                     "--workers", "2", "--window-keys", "2", "--quiet"]) == 0
+        out[ex] = json.loads((tmp_path / ex / "tracks.json").read_text())
+    assert out["ray"] == out["windows"] and out["ray"]

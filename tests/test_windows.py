@@ -17,6 +17,7 @@ T = 23  # key frames 0 5 10 15 20 22; with 3 key frames a window: [0 5 10] [10 1
 CONFIG = RunConfig(backend="replay", step=5, min_area=0.0, vanish_area=0.0)
 LOCAL = RuntimeOptions(progress=False)
 WINDOWS = RuntimeOptions(progress=False, executor="windows", window_keys=3)
+WINDOWS_HALO1 = RuntimeOptions(progress=False, executor="windows", window_keys=3, halo_keys=1)
 
 
 def run(tmp_path, name, truth, options, missed=(), num_frames=T):
@@ -32,8 +33,13 @@ def outputs(run):
 
 def test_cut_windows_share_their_boundary_key_frame():
     keys = key_frames(T, 5)
-    assert cut_windows(keys, 3) == [Window(0, (0, 5, 10), None, 15), Window(1, (10, 15, 20), 5, 22),
-                                    Window(2, (20, 22), 15, None)]
+    assert cut_windows(keys, 3, halo_keys=1) == [Window(0, (0, 5, 10), (), (15,)),
+                                                 Window(1, (10, 15, 20), (5,), (22,)),
+                                                 Window(2, (20, 22), (15,), ())]
+    # the halo stops at the neighbour's far edge
+    assert cut_windows(keys, 3, halo_keys=5) == [Window(0, (0, 5, 10), (), (15, 20)),
+                                                 Window(1, (10, 15, 20), (5, 0), (22,)),
+                                                 Window(2, (20, 22), (15, 10), ())]
     assert cut_windows(keys, 20) == [Window(0, tuple(keys))]
     # a tail under half a window joins the previous window
     assert [w.keys for w in cut_windows(list(range(0, 50, 5)), 5)] == [(0, 5, 10, 15, 20), (20, 25, 30, 35, 40, 45)]
@@ -75,8 +81,17 @@ SCENES = {
 def test_windows_give_exactly_the_whole_video_result(tmp_path, scene):
     truth, missed = SCENES[scene]
     whole = outputs(run(tmp_path, "whole", truth, LOCAL, missed))
-    windowed = outputs(run(tmp_path, "windows", truth, WINDOWS, missed))
-    assert windowed == whole
+    for n, options in enumerate((WINDOWS, WINDOWS_HALO1)):
+        assert outputs(run(tmp_path, f"windows{n}", truth, options, missed)) == whole
+
+
+def test_the_halo_carries_an_object_missed_on_two_key_frames_in_a_row(tmp_path):
+    truth = {1: {t: box(SIZE, 2, 2 + t, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 25, 5, 8, 8) for t in range(3, 22)}}
+    missed = {(2, 10), (2, 15)}   # the shared key frame and the next one
+    whole = outputs(run(tmp_path, "whole", truth, LOCAL, missed))
+    assert [t[:4] for t in whole[0]] == [(1, 0, 22, 23), (2, 3, 21, 19)]
+    assert outputs(run(tmp_path, "windows", truth, WINDOWS, missed)) == whole
 
 
 def test_track_whole_in_one_process_is_not_broken_at_a_boundary(tmp_path):

@@ -41,26 +41,46 @@ class _Extent:
     max_area: int = 0
 
 
+@dataclass
+class Stitch:
+    """The joins between windows' tracks, and where a halo track stops counting.
+
+    `edges`: ((w, root), (w + 1, root'), iou). `cut_after` / `cut_before`: a window track whose
+    halo arrival matched the neighbour's mask on key frame h ends its halo there (frames after h,
+    or before h going backward, are dropped), as the whole-video run stops carrying a mask once
+    it is matched.
+    """
+
+    edges: list[tuple[tuple[int, int], tuple[int, int], float]]
+    cut_after: dict[tuple[int, int], int]
+    cut_before: dict[tuple[int, int], int]
+
+    def keeps(self, row: StitchRow, frame: int) -> bool:
+        node = (row[0], row[1])
+        return frame <= self.cut_after.get(node, frame) and frame >= self.cut_before.get(node, frame)
+
+
 def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[StitchRow]],
-                 size: tuple[int, int], match_iou: float) -> list[tuple[tuple[int, int], tuple[int, int], float]]:
-    """Joins ((w, root), (w + 1, root'), iou) between adjacent windows, on three key frames:
+                 size: tuple[int, int], match_iou: float) -> Stitch:
+    """Joins between adjacent windows, on the shared key frame and the halo key frames:
 
     - the shared key frame: all of both windows' masks there (generated masks meet, and an object
       the generator missed there meets itself as one window's forward and the other's backward
       arrival);
-    - the two halo ends: a window's halo arrivals against the neighbour's generated masks, the
-      match the whole-video run makes when it carries those arrivals on.
+    - each halo key frame, nearest first: a window's halo arrivals not matched yet against the
+      neighbour's generated masks, the match the whole-video run makes when it carries them on.
     """
-    edges = []
+    out = Stitch([], {}, {})
 
-    def join(frame: int, left: Window, right: Window, keep_a, keep_b) -> None:
+    def join(frame: int, left: Window, right: Window, keep_a, keep_b) -> list[tuple[int, int]]:
         rows = frame_rows(frame)
         a = [r for r in rows if r[0] == left.index and keep_a(r)]
         b = [r for r in rows if r[0] == right.index and keep_b(r)]
         rles_a = [{"size": list(size), "counts": r[5]} for r in a]
         rles_b = [{"size": list(size), "counts": r[5]} for r in b]
-        for i, j, iou in match(rles_a, rles_b, match_iou):
-            edges.append(((left.index, a[i][1]), (right.index, b[j][1]), iou))
+        pairs = match(rles_a, rles_b, match_iou)
+        out.edges.extend(((left.index, a[i][1]), (right.index, b[j][1]), iou) for i, j, iou in pairs)
+        return [((left.index, a[i][1]), (right.index, b[j][1])) for i, j, _ in pairs]
 
     def every(r: StitchRow) -> bool:
         return True
@@ -72,11 +92,13 @@ def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[Sti
         if left.last != right.first:
             continue  # not neighbours (a window is missing after a time budget)
         join(left.last, left, right, every, every)
-        if left.after is not None:
-            join(left.after, left, right, every, generated)
-        if right.before is not None:
-            join(right.before, left, right, generated, every)
-    return edges
+        for h in left.after:
+            for node, _ in join(h, left, right, lambda r: (r[0], r[1]) not in out.cut_after, generated):
+                out.cut_after[node] = h
+        for h in right.before:
+            for _, node in join(h, left, right, generated, lambda r: (r[0], r[1]) not in out.cut_before):
+                out.cut_before[node] = h
+    return out
 
 
 def components(nodes: Sequence[tuple[int, int]], edges, keys_of: dict[tuple[int, int], set[int]]
@@ -132,10 +154,11 @@ def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: 
     """
     timer = timer or StageTimer()
     with timer.stage("stitch"):
-        edges = stitch_edges(windows, frame_rows, size, config.match_iou)
-        comp = components(sorted(window_tracks), edges, owned_keys(windows, window_tracks))
+        stitch = stitch_edges(windows, frame_rows, size, config.match_iou)
+        comp = components(sorted(window_tracks), stitch.edges, owned_keys(windows, window_tracks))
     with timer.stage("finalize"):
-        return _write(store, config, num_frames, size, window_tracks, frame_rows, comp)
+        return _write(store, config, num_frames, size, window_tracks,
+                      lambda t: [r for r in frame_rows(t) if stitch.keeps(r, t)], comp)
 
 
 def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],

@@ -33,14 +33,15 @@ from .schedule import PID_BASE, origin_of
 class Window:
     """Key frames keys[lo..hi] (inclusive); window `index` shares keys[hi] with window index + 1.
 
-    `before` / `after`: the key frames just outside the window (None at the ends of the video),
-    how far the window's halo reaches (see `WindowRunner`).
+    `before` / `after`: the halo, the key frames just outside the window, nearest first (empty at
+    the ends of the video): how far masks unmatched at the window's edge are carried on (see
+    `WindowRunner`). They lie inside the neighbouring window, where the stitcher meets them.
     """
 
     index: int
     keys: tuple[int, ...]
-    before: int | None = None
-    after: int | None = None
+    before: tuple[int, ...] = ()
+    after: tuple[int, ...] = ()
 
     @property
     def first(self) -> int:
@@ -51,8 +52,9 @@ class Window:
         return self.keys[-1]
 
 
-def cut_windows(keys: list[int], window_keys: int) -> list[Window]:
-    """Cut key frames into windows of `window_keys` key frames, adjacent ones sharing one key frame.
+def cut_windows(keys: list[int], window_keys: int, halo_keys: int = 2) -> list[Window]:
+    """Cut key frames into windows of `window_keys` key frames, adjacent ones sharing one key frame,
+    each with a halo of up to `halo_keys` key frames on either side (never past the neighbour).
 
     The cut depends only on the key frames and `window_keys`, never on the number of workers, so
     a run gives the same tracks on 1 or 100 workers. A short tail (under half a window) is folded
@@ -67,9 +69,14 @@ def cut_windows(keys: list[int], window_keys: int) -> list[Window]:
     if len(starts) > 1 and (len(keys) - 1 - starts[-1]) < span // 2:
         starts.pop()
     bounds = starts + [len(keys) - 1]
-    return [Window(n, tuple(keys[a:b + 1]), keys[a - 1] if a > 0 else None,
-                   keys[b + 1] if b + 1 < len(keys) else None)
-            for n, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+    windows = []
+    for n, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        lo = bounds[n - 1] if n > 0 else a                 # the previous window's first key
+        hi = bounds[n + 2] if n + 2 < len(bounds) else b   # the next window's last key
+        before = tuple(keys[max(a - halo_keys, lo):a][::-1])
+        after = tuple(keys[b + 1:min(b + 1 + halo_keys, hi + 1)])
+        windows.append(Window(n, tuple(keys[a:b + 1]), before, after))
+    return windows
 
 
 @dataclass
@@ -108,14 +115,14 @@ class WindowResult:
 
 
 class WindowRunner(Runner):
-    """The engine's Runner restricted to one window's key frames, plus a one-interval halo.
+    """The engine's Runner restricted to one window's key frames, plus a halo.
 
     The Runner only ever walks `self.keys`, so giving it the window's keys (global frame
     indices, so pids and backend calls are the same as in a whole-video run) restricts it to
     the window. The halo: masks that arrive unmatched at the window's last key frame (forward)
     or first key frame (backward) are objects the generator missed on the shared key frame; the
-    whole-video run carries them on, so here they are carried one more key-frame interval into
-    the neighbour's range, where the stitcher treats them like any other mask. Without it an
+    whole-video run carries them on, so here they are carried a few key-frame intervals into the
+    neighbour's range, where the stitcher matches them as the whole-video run would. Without it an
     object missed on a shared key frame and seen on one side only would be cut at the boundary.
     """
 
@@ -126,21 +133,22 @@ class WindowRunner(Runner):
         self.keys = list(window.keys)
 
     def _forward(self, i: int):
-        if i == len(self.keys) - 1 and self.window.after is not None:
+        if i == len(self.keys) - 1 and self.window.after:
             k = self.keys[i]
-            return self._halo(k, self.window.after, FORWARD, self.store.frame_rows(k, self.size, FORWARD))
+            return self._halo(k, self.window.after[-1], FORWARD, self.store.frame_rows(k, self.size, FORWARD))
         return super()._forward(i)
 
     def _backward(self, j: int, origin: int):
         k = self.keys[j]
-        if j == 0 and k != origin and self.window.before is not None:
+        if j == 0 and k != origin and self.window.before:
             arrivals = self.store.frame_rows(k, self.size, BACKWARD,
                                              pid_range=(origin * PID_BASE, (origin + 1) * PID_BASE))
-            return self._halo(k, self.window.before, BACKWARD, arrivals)
+            return self._halo(k, self.window.before[-1], BACKWARD, arrivals)
         return super()._backward(j, origin)
 
     def _halo(self, k: int, stop: int, direction: int, arrivals: list):
-        """Match arrivals at the window's edge; carry the unmatched ones to `stop`, unmatched there."""
+        """Match arrivals at the window's edge; carry the unmatched ones to `stop` (the stitcher
+        matches them at the halo's key frames, where this window has no generated masks)."""
         with self.timer.stage("associate"):
             seeds, merges = self._match(k, direction, arrivals, self.store.frame_rows(k, self.size, GENERATED))
         if not seeds:
@@ -177,8 +185,8 @@ def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]):
     for pid, score in gen_scores.items():
         tracks.setdefault(root_of[pid], {})[pid] = float(score)
     masks = []
-    lo = window.first if window.before is None else window.before
-    hi = window.last if window.after is None else window.after
+    lo = window.before[-1] if window.before else window.first
+    hi = window.after[-1] if window.after else window.last
     for frame in range(lo, hi + 1):
         rows = [r for r in store.frame_rows(frame, size) if r.pid in root_of]
         if not rows:

@@ -37,7 +37,7 @@ class WindowExecutor(Protocol):
 
 def execution_mode(options: RuntimeOptions) -> str:
     """What a store records about how its work was cut: resumes must cut it the same way."""
-    return "units" if options.executor == "local" else f"windows:{options.window_keys}"
+    return "units" if options.executor == "local" else f"windows:{options.window_keys}:{options.halo_keys}"
 
 
 def make_executor(video: str | Path | FrameSource, source: FrameSource, config: RunConfig,
@@ -62,7 +62,7 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     the store meta `worker_stage_seconds`; the driver's own stages ("windows": waiting for and
     committing results; "stitch": joining windows; "finalize": ids, hierarchy, track masks) go to `timer`.
     """
-    windows = cut_windows(key_frames(len(source), config.step), options.window_keys)
+    windows = cut_windows(key_frames(len(source), config.step), options.window_keys, options.halo_keys)
     tables = WindowTables(store)
     done = tables.done()
     todo = [w for w in windows if w.index not in done]
@@ -97,5 +97,6 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
         store.set_meta({"finalized_windows": str(len(done)), "status": "complete" if complete else "partial",
                         "worker_stage_seconds": json.dumps(tables.stage_seconds()),
                         "windows": json.dumps({"count": len(windows), "window_keys": options.window_keys,
+                                               "halo_keys": options.halo_keys,
                                                "per_worker": tables.workers()})})
     return complete

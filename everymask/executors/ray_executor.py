@@ -44,8 +44,8 @@ class WindowWorker:
         self.source, self.backend, self.config = source, backend, config
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
-    def run(self, index: int, keys: list[int], before: int | None, after: int | None) -> dict[str, Any]:
-        window = Window(index, tuple(keys), before, after)
+    def run(self, index: int, keys: list[int], before: list[int], after: list[int]) -> dict[str, Any]:
+        window = Window(index, tuple(keys), tuple(before), tuple(after))
         return run_window(self.source, self.backend, self.config, window, self.name).to_plain()
 
     def pid(self) -> int:
@@ -101,7 +101,7 @@ class RayExecutor:
         while queue or pending:
             while queue and idle:
                 a, w = idle.popleft(), queue.popleft()
-                pending[self.actors[a].run.remote(w.index, list(w.keys), w.before, w.after)] = (a, w)
+                pending[self.actors[a].run.remote(w.index, list(w.keys), list(w.before), list(w.after))] = (a, w)
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 a, w = pending.pop(ref)
