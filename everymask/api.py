@@ -222,6 +222,7 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
         hist[str(d)] = hist.get(str(d), 0) + 1
     n_masks = store.count_masks()
     meta = store.get_meta()
+    coverage = json.loads(meta.get("coverage", "[]"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     summary = {
         "source": run.source, "num_frames": run.num_frames, "fps": run.fps,
@@ -232,6 +233,9 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
         "masks_per_frame": round(sum(counts) / max(run.num_frames, 1), 2),
         "max_masks_per_frame": max(counts, default=0),
         "hierarchy_depths": hist,
+        "coverage_mean": round(float(sum(coverage) / len(coverage)), 4) if coverage else 0.0,
+        "coverage_min": min(coverage, default=0.0),
+        "coverage_per_frame": coverage,
         "seconds": round(total, 3),
         "frames_per_second": round(run.num_frames / total, 3) if total else None,
         "stage_seconds": timings,

@@ -33,6 +33,8 @@ KNOBS = {
     "checkpoint": "a checkpoint file or hub-style folder for sam2/sam",
     "schedule": "shared (each frame encoded once) or original (per task, as the original method)",
     "min_track_area": "drop tracks whose area stays under this fraction of the frame (default 0)",
+    "coverage_target": "per key frame, keep masks largest first only until they cover this fraction of the "
+                       "frame (default 1: keep all); e.g. 0.98 skips the long tail of small masks",
     "part_inside": "part-of: fraction of a part's pixels inside its whole (default 0.9)",
     "part_frames": "part-of: fraction of co-visible frames where that holds (default 0.8)",
     "part_max_ratio": "part-of: a part's mean area at most this fraction of the whole's (default 0.8)",

@@ -44,6 +44,7 @@ class RunConfig:
     part_max_ratio: float = 0.8        # A's mean area at most this fraction of B's
     # budgets
     min_track_area: float = 0.0        # drop tracks whose area stays under this fraction all their life
+    coverage_target: float = 1.0       # per key frame, stop adding smaller masks once this fraction is covered
 
     def __post_init__(self) -> None:
         self.validate()
@@ -64,6 +65,8 @@ class RunConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
                 raise bad(name, "must be a fraction of the frame area in [0, 1)")
+        if not isinstance(self.coverage_target, (int, float)) or not 0.0 < self.coverage_target <= 1.0:
+            raise bad("coverage_target", "must be a fraction in (0, 1]; 1 keeps every mask")
         for name in ("match_iou", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
                      "part_inside", "part_frames", "part_max_ratio"):
             v = getattr(self, name)
