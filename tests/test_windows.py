@@ -28,7 +28,7 @@ def run(tmp_path, name, truth, options, missed=(), num_frames=T):
 
 def outputs(run):
     tracks = [(t.track_id, t.first, t.last, t.num_frames, t.parent, t.mean_area, t.score) for t in run.tracks()]
-    return tracks, json.loads((run.dir / "tracks.json").read_text())
+    return tracks, json.loads((run.dir / "tracks.json").read_text()), run.summary()["coverage_per_frame"]
 
 
 def test_cut_windows_share_their_boundary_key_frame():

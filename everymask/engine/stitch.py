@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ..config import RunConfig
+from ..masks import union_area
 from ..store import GENERATED, RunStore, TrackRow
 from ..timing import StageTimer
 from .associate import match, pick_representatives
@@ -196,6 +197,7 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
     kept = sorted((e.first, g) for g, e in extents.items() if e.max_area >= min_px)
     track_of = {g: n + 1 for n, (_, g) in enumerate(kept)}
     hierarchy = PartOfCounter(num_frames, config.part_inside)
+    coverage = np.zeros(num_frames)
 
     def track_mask_rows() -> Iterator[tuple[int, int, int, bytes]]:
         for frame in range(num_frames):
@@ -209,6 +211,7 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
                     areas.append(row[4])
                     yield tid, frame, row[4], row[5]
             hierarchy.add_frame(frame, tids, rles, np.asarray(areas))
+            coverage[frame] = union_area(rles) / (size[0] * size[1])
 
     def tracks() -> list[TrackRow]:
         parents = hierarchy.parents(config.part_frames, config.part_max_ratio)
@@ -227,4 +230,5 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
         roots[tid] = root if root not in used else -tid
         used.add(roots[tid])
     store.write_tracks(track_mask_rows(), tracks, roots)
+    store.set_meta({"coverage": [round(float(c), 4) for c in coverage]})
     return len(track_of)
