@@ -48,9 +48,6 @@ class WindowWorker:
         window = Window(index, tuple(keys), tuple(before), tuple(after))
         return run_window(self.source, self.backend, self.config, window, self.name).to_plain()
 
-    def pid(self) -> int:
-        return os.getpid()
-
 
 def _import_ray():
     try:
@@ -86,10 +83,6 @@ class RayExecutor:
         self._new_actor = lambda: remote.remote(self._refs[0], config.to_json(), dataclasses.asdict(options),
                                                 self._refs[1])
         self.actors = [self._new_actor() for _ in range(workers)]
-
-    def worker_pids(self) -> list[int]:
-        """Process ids of the workers (tests kill one)."""
-        return self.ray.get([a.pid.remote() for a in self.actors])
 
     def map(self, windows: Sequence[Window]) -> Iterator[WindowResult]:
         ray = self.ray
