@@ -85,7 +85,8 @@ def _stiou_and_ids(gt: list[dict], pred: list[dict]):
                     continue
                 a = mask_utils.area(seg) if seg is not None else 0
                 b = mask_utils.area(ps) if ps is not None else 0
-                i = mask_utils.area(mask_utils.merge([seg, ps], intersect=True)) if seg is not None and ps is not None else 0
+                both = seg is not None and ps is not None
+                i = mask_utils.area(mask_utils.merge([seg, ps], intersect=True)) if both else 0
                 inter[n] += i
                 union[n] += a + b - i
                 if seg is not None and a + b - i and i / (a + b - i) >= best:
