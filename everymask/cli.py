@@ -66,6 +66,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-budget", type=_parse_duration, default=0.0,
                    help="stop starting new work after this long (e.g. 10m), export what exists; rerun to go on")
     p.add_argument("--fresh", action="store_true", help="discard a previous run in the output directory")
+    p.add_argument("--executor", default="local", choices=["local", "ray", "windows"],
+                   help="local: one process (default); ray: windows of key frames on Ray workers; "
+                        "windows: the same windows one after another in this process")
+    p.add_argument("--workers", type=int, default=0,
+                   help="ray: number of workers (default: one per GPU, else one per CPU)")
+    p.add_argument("--ray-address", default="",
+                   help="ray: join this cluster (auto, or host:port); default: start a local Ray")
+    p.add_argument("--window-keys", type=int, default=20,
+                   help="ray/windows: key frames per window, adjacent windows share one (default 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,8 +121,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     if args.feature_cache_mb < 0:
         raise EverymaskError(f"--feature-cache-mb {args.feature_cache_mb} is invalid: must be >= 0")
+    if args.workers < 0:
+        raise EverymaskError(f"--workers {args.workers} is invalid: must be >= 0 (0: one per GPU or CPU)")
+    if args.window_keys < 2:
+        raise EverymaskError(f"--window-keys {args.window_keys} is invalid: a window needs at least 2 key frames")
     options = RuntimeOptions(device=args.device, feature_cache_mb=args.feature_cache_mb,
-                             time_budget_s=args.time_budget, progress=not args.quiet)
+                             time_budget_s=args.time_budget, progress=not args.quiet, executor=args.executor,
+                             workers=args.workers, ray_address=args.ray_address, window_keys=args.window_keys)
     out = args.output or Path("runs") / Path(args.video).stem
     run = segment_video(args.video, out, config, options=options, fresh=args.fresh,
                         progress=StageProgress(quiet=args.quiet))
