@@ -1,0 +1,279 @@
+"""Video files through PyAV: an index pass without decoding, then seek + decode on demand."""
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from ..errors import EverymaskError
+from . import fingerprint as fp
+from .cache import FrameCache
+from .frames import check_pixel_limit, resize, scaled_size, to_rgb8
+from .orientation import Transform, matrix_transform
+
+log = logging.getLogger(__name__)
+
+#: Errors PyAV raises for unreadable or damaged data; all mean "stop here", not "bug".
+DECODE_ERRORS = (av.error.FFmpegError, EOFError, ValueError)
+
+
+class PyAVSource:
+    """A video file as a `FrameSource`.
+
+    Frame `i` is the i-th frame in display (pts) order. Opening demuxes every packet once (no
+    decoding) to learn the pts of each frame and where keyframes are; `frame(i)` then decodes
+    from the keyframe before `i` (or keeps decoding forward if the decoder is already close),
+    caching what it decodes, so in-order reads and short steps back cost one decode per frame.
+    """
+
+    kind = "video"
+
+    def __init__(self, path: str | Path, max_side: int = 0, cache_frames: int = 32) -> None:
+        self.path = str(path)
+        self._name = Path(path).name
+        self._file_size = os.path.getsize(path)
+        self._container = _open_container(self.path, self._name)
+        try:
+            self._setup(max_side, cache_frames)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _setup(self, max_side: int, cache_frames: int) -> None:
+        container = self._container
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            raise EverymaskError(
+                f"{self._name} has no video stream (streams: {', '.join(kinds)}); "
+                "pass a video file or a folder of images"
+            )
+        self._stream = container.streams.video[0]
+        self._stream.codec_context.thread_type = "AUTO"
+        self._cache = FrameCache(cache_frames)
+        self._decoder: Iterator[tuple[int, av.VideoFrame]] | None = None
+        self._last = -1  # index of the last frame the live decoder produced
+        self._transform: Transform = lambda a: a
+        self._dropped_packets = 0
+        self.seeks = 0  # decoder restarts served by frame(); read by tests and benchmarks
+        self.decoded = 0  # frames decoded by frame()
+
+        self._pts, self._keys = self._index_packets()
+        self._rank = {p: i for i, p in enumerate(self._pts)} if self._pts is not None else {}
+        if self._pts is None or not self._keys:
+            self._count_by_decoding()
+        first = self._first_frame()
+        self._check_tail()
+        if len(self) == 0:
+            raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
+
+        matrix = first.side_data.get("DISPLAYMATRIX") if hasattr(first.side_data, "get") else None
+        self._transform, swaps = matrix_transform(
+            np.frombuffer(bytes(matrix), np.int32) if matrix is not None else None
+        )
+        h, w = first.height, first.width
+        self._input_size = (w, h) if swaps else (h, w)
+        check_pixel_limit(self._name, *self._input_size, max_side)
+        self._size = scaled_size(*self._input_size, max_side)
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = float(rate) if rate else 30.0
+
+    # -- index ---------------------------------------------------------------------------------
+
+    def _index_packets(self) -> tuple[list[int] | None, list[int]]:
+        """Sorted frame pts and the frame indices of keyframes, from packets alone.
+
+        Packets past the end of the file (a truncated download) or flagged corrupt are left out;
+        a stream without usable pts returns None and is counted by decoding instead.
+        """
+        pts: list[int] = []
+        key_pts: list[int] = []
+        dropped = 0
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                if packet.pts is None:
+                    return None, []
+                if packet.is_corrupt or packet.is_discard or (
+                    packet.pos is not None and packet.pos >= 0
+                    and packet.pos + packet.size > self._file_size
+                ):
+                    dropped += 1
+                    continue
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    key_pts.append(packet.pts)
+        except DECODE_ERRORS as exc:
+            log.debug("demux stopped early on %s: %s", self._name, exc)
+        if len(set(pts)) != len(pts):
+            return None, []
+        pts.sort()
+        rank = {p: i for i, p in enumerate(pts)}
+        keys = sorted(rank[p] for p in key_pts)
+        self._dropped_packets = dropped
+        return pts, keys
+
+    def _count_by_decoding(self) -> None:
+        """Fallback for streams without pts/keyframes: number frames in decode output order."""
+        self._pts = None
+        self._keys = [0]
+        count = sum(1 for _ in self._decode_from(0))
+        self._count = count
+
+    def _first_frame(self) -> av.VideoFrame:
+        for _, frame in self._decode_from(0):
+            return frame
+        raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
+
+    def _check_tail(self) -> None:
+        """Decode the last GOP: `len` must be the frames that really decode, not the packets."""
+        if self._pts is None:
+            return
+        expected = len(self._pts)
+        start = self._keys[-1] if self._keys else 0
+        seen = set()
+        for index, _ in self._decode_from(start):
+            seen.add(index)
+        readable = start
+        while readable in seen:
+            readable += 1
+        declared = max(self._stream.frames or 0, expected + self._dropped_packets)
+        if readable < declared:
+            if readable < expected:
+                self._pts = self._pts[:readable]
+                self._keys = [k for k in self._keys if k < readable]
+            msg = (f"{self._name} is damaged or truncated: using the {readable} of {declared} "
+                   "frames that decode")
+            warnings.warn(msg, stacklevel=4)
+            log.warning(msg)
+        self._decoder = None
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _decode_from(self, key_index: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Yield (index, frame) from keyframe `key_index` on; stop quietly at unreadable data."""
+        stream = self._stream
+        if self._pts is None:
+            self._container.close()
+            self._container = av.open(self.path)
+            self._stream = stream = self._container.streams.video[0]
+            stream.codec_context.thread_type = "AUTO"
+            n = 0
+            try:
+                for frame in self._container.decode(stream):
+                    yield n, frame
+                    n += 1
+            except DECODE_ERRORS as exc:
+                log.debug("decode stopped on %s: %s", self._name, exc)
+            return
+        key_pts = self._pts[key_index]
+        try:
+            self._container.seek(key_pts, stream=stream, backward=True, any_frame=False)
+            for frame in self._container.decode(stream):
+                if frame.pts is None or frame.pts < key_pts:
+                    continue  # leading pictures of an open GOP: not decodable from here
+                index = self._rank.get(frame.pts)
+                if index is None:
+                    continue
+                if index >= len(self._pts):
+                    return
+                yield index, frame
+        except DECODE_ERRORS as exc:
+            log.debug("decode stopped on %s: %s", self._name, exc)
+
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        rgb = to_rgb8(frame.to_ndarray(format="rgb24"), bgr=False)
+        rgb = np.ascontiguousarray(self._transform(rgb))
+        return resize(rgb, self._size)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame `index` as H x W x 3 uint8 RGB (read-only view shared with the cache)."""
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"frame {index} out of range for {n} frames")
+        index %= n
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
+        key = self._keys[bisect.bisect_right(self._keys, index) - 1] if self._pts is not None else 0
+        if self._decoder is None or not (self._last < index and key <= self._last + 1):
+            self._decoder = self._decode_from(key)
+            self._last = -1
+            self.seeks += 1
+        for got, frame in self._decoder:
+            self._last = got
+            self.decoded += 1
+            if got >= index - self._cache.capacity:
+                image = self._convert(frame)
+                image.setflags(write=False)
+                self._cache.put(got, image)
+            if got >= index:
+                break
+        result = self._cache.get(index)
+        if result is None:
+            self._decoder = None
+            raise EverymaskError(
+                f"{self._name}: frame {index} does not decode (the file is damaged there); "
+                "re-encode or repair the video"
+            )
+        return result
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._pts) if self._pts is not None else self._count
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self._input_size
+
+    def fingerprint(self) -> str:
+        return fp.combine({
+            "kind": self.kind,
+            "input_size": list(self._input_size),
+            "frames": len(self),
+            "file_size": self._file_size,
+            "bytes": fp.sampled_bytes_digest(Path(self.path)),
+        })
+
+    def close(self) -> None:
+        self._decoder = None
+        self._cache.clear()
+        self._container.close()
+
+    def __enter__(self) -> "PyAVSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PyAVSource({self.path!r}, frames={len(self)}, size={self._size}, fps={self.fps:g})"
+
+
+def _open_container(path: str, name: str) -> av.container.InputContainer:
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except DECODE_ERRORS as exc:
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head[4:8] == b"ftyp":
+            raise EverymaskError(
+                f"{name} is an MP4/MOV that cannot be opened: it is truncated or damaged (its "
+                "index, the moov atom, is missing); re-download or re-export it"
+            ) from None
+        detail = getattr(exc, "strerror", None) or type(exc).__name__
+        raise EverymaskError(
+            f"{name} is not a video PyAV can read ({str(detail).lower()}); pass a video file "
+            "(mp4, mkv, webm, avi, mov) or a folder of images"
+        ) from None
