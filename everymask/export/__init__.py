@@ -4,6 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .coco import write_coco
+from .npz import write_npz
+from .overlay import write_overlay
+from .png_layers import write_png_layers
 from .viewer import write_viewer
 from .ytvis import write_ytvis
 
@@ -14,6 +18,10 @@ if TYPE_CHECKING:
 FORMATS: dict[str, tuple[Callable[..., Path], str]] = {
     "ytvis": (write_ytvis, "tracks.json"),
     "viewer": (write_viewer, "viewer"),
+    "overlay": (write_overlay, "overlay.mp4"),
+    "png": (write_png_layers, "png"),
+    "coco": (write_coco, "coco.json"),
+    "masks-npz": (write_npz, "masks_npz"),
 }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +20,7 @@ import cv2
 from ..engine.hierarchy import depths
 from ..masks import areas, rle_to_json
 from ..video.base import FrameSource
+from .folders import atomic_dir
 from .render import open_frames
 from .ytvis import rescale_rle
 
@@ -40,26 +40,23 @@ def safe_json(obj: object) -> str:
 def write_viewer(run: "Run", path: str | Path, *, max_side: int = 960, frames: FrameSource | None = None,
                  chunk_frames: int = CHUNK_FRAMES, jpeg_quality: int = 85) -> Path:
     """Write the viewer folder `path` (replacing an older one only once the new one is complete)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "data").mkdir(parents=True)
-    (tmp / "frames").mkdir()
     own_source = frames is None
     source = open_frames(run, max_side=max_side, frames=frames)
-    try:
-        spans, frame_size = _write_frames_and_chunks(run, source, tmp, chunk_frames, jpeg_quality)
-    finally:
-        if own_source:
-            source.close()
-    _write_meta(run, tmp, spans, frame_size, chunk_frames)
-    for name in ("viewer.js", "viewer.css"):
-        shutil.copyfile(ASSETS / name, tmp / name)
-    title = html.escape(Path(run.source).name or str(run.source), quote=True)
-    page = (ASSETS / "index.html").read_text(encoding="utf-8").replace("__TITLE__", title)
-    (tmp / "index.html").write_text(page, encoding="utf-8")
-    _replace_dir(tmp, path)
-    return path / "index.html"
+    with atomic_dir(path) as tmp:
+        (tmp / "data").mkdir()
+        (tmp / "frames").mkdir()
+        try:
+            spans, frame_size = _write_frames_and_chunks(run, source, tmp, chunk_frames, jpeg_quality)
+        finally:
+            if own_source:
+                source.close()
+        _write_meta(run, tmp, spans, frame_size, chunk_frames)
+        for name in ("viewer.js", "viewer.css"):
+            shutil.copyfile(ASSETS / name, tmp / name)
+        title = html.escape(Path(run.source).name or str(run.source), quote=True)
+        page = (ASSETS / "index.html").read_text(encoding="utf-8").replace("__TITLE__", title)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+    return Path(path) / "index.html"
 
 
 def _write_frames_and_chunks(run: "Run", source: FrameSource, out: Path, chunk_frames: int,
@@ -127,12 +124,3 @@ def _write_meta(run: "Run", out: Path, spans: dict[int, list[list[int]]], frame_
 def _version() -> str:
     from .. import __version__  # late: everymask/__init__ imports the exports through the API
     return __version__
-
-
-def _replace_dir(new: Path, path: Path) -> None:
-    """Swap a finished folder into place, so a reader never sees half a viewer."""
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    if path.exists():
-        path.rename(old)
-    new.rename(path)
-    shutil.rmtree(old, ignore_errors=True)
