@@ -3,7 +3,7 @@ method's per-frame arrays. Dense masks are large (one byte per pixel per mask be
 so the writer says how large first; one file per frame keeps memory to one frame.
 
 Each file holds `masks` (N x H x W bool, input resolution), `track_ids` (int64), `parents`
-(int64, -1 = none) and `areas` (int64): plain arrays, loadable with `np.load` without pickle.
+(int64, -1 = none) and `areas` (int64): plain arrays, loadable with a plain `np.load` (no object arrays).
 """
 from __future__ import annotations
 
