@@ -57,10 +57,13 @@ def _plots(numbers: dict, fps: float) -> list[tuple[str, str]]:
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     def figure():
         fig = Figure(figsize=(6.4, 3.0))
-        return fig, fig.add_subplot()
+        ax = fig.add_subplot()
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts; coverage sets its own limits
+        return fig, ax
 
     out = []
     n = len(numbers["masks_per_frame"])
