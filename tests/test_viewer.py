@@ -4,6 +4,7 @@ Skipped when chromium or playwright is missing, unless EVERYMASK_REQUIRE_BROWSER
 where a missing browser is a failure: these are the only tests of the page's JavaScript.
 """
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -38,9 +39,11 @@ def _browser_or_skip():
 
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory):
-    """A run (input twice the processing size, so masks are rescaled) and its viewer."""
+    """A run whose input is 80 x 107 and processing size 48 x 64 (a scale of 5/3 and 107/64, so the
+    page's input -> mask pixel mapping is tested off the easy integer ratios) and its viewer."""
     tmp = tmp_path_factory.mktemp("viewer")
-    run = make_run(tmp, name=NASTY, frames_size=(96, 128))
+    run = make_run(tmp, name=NASTY, frames_size=(80, 107))
+    assert run.input_size == (80, 107)
     index = export(run, "viewer", chunk_frames=5)  # 3 chunks: loading across chunk borders
     yield run, index
     run.close()
@@ -83,7 +86,8 @@ def test_click_lists_masks_smallest_first_with_parent_chain(viewer, page):
     run, _ = viewer
     H, W = run.input_size
     page.evaluate("window.everymask.setFrame(4)")
-    x, y = 2 * (10 + 4) + 3, 2 * 10 + 3  # inside track 3, inside 2, inside 1
+    x, y = math.ceil(16 * W / 64), math.ceil(12 * H / 48)  # the input pixel of mask pixel (16, 12):
+    assert (int(x * (1 / (W / 64))), int(y * (1 / (H / 48)))) == (16, 12)  # inside 3, inside 2, inside 1
     box = page.locator("#view").bounding_box()
     page.mouse.click(box["x"] + (x + 0.5) * box["width"] / W, box["y"] + (y + 0.5) * box["height"] / H)
     page.wait_for_function("document.querySelectorAll('#hits li').length > 0")

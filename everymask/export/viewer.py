@@ -2,9 +2,13 @@
 
 Chromium refuses fetch() of local files, so everything the page loads is a `<script src>` or an
 `<img src>`: `data/meta.js` (tracks, hierarchy, run info), `data/chunk_NNNNN.js` (the masks of
-`chunk_frames` frames each, as pycocotools compressed RLE at the input resolution, the very RLEs
-of `tracks.json`) and `frames/NNNNN.jpg` (the video, downscaled to `max_side`). The page loads
+a few frames each) and `frames/NNNNN.jpg` (the video, downscaled to `max_side`). The page loads
 chunks and frames on demand and forgets old ones, so a long video opens as fast as a short one.
+
+Masks are the store's pycocotools compressed RLEs at the processing size, copied without decoding.
+`tracks.json` holds the same masks resized to the input size by nearest neighbour; the page maps
+an input pixel to the processing pixel with the same formula as OpenCV's INTER_NEAREST, so it
+answers exactly as `tracks.json` does while its data stays (input / processing)^2 times smaller.
 """
 from __future__ import annotations
 
@@ -18,17 +22,17 @@ from typing import TYPE_CHECKING
 import cv2
 
 from ..engine.hierarchy import depths
-from ..masks import areas, rle_to_json
+from ..masks import rle_to_json
 from ..video.base import FrameSource
 from .folders import atomic_dir
 from .render import open_frames
-from .ytvis import rescale_rle
 
 if TYPE_CHECKING:
     from ..api import Run
 
 ASSETS = Path(__file__).parent / "viewer_assets"
-CHUNK_FRAMES = 32
+CHUNK_BYTES = 3_000_000  # target size of one chunk file: a few seconds of video at most
+MAX_CHUNK_FRAMES = 64
 
 
 def safe_json(obj: object) -> str:
@@ -38,8 +42,13 @@ def safe_json(obj: object) -> str:
 
 
 def write_viewer(run: "Run", path: str | Path, *, max_side: int = 960, frames: FrameSource | None = None,
-                 chunk_frames: int = CHUNK_FRAMES, jpeg_quality: int = 85) -> Path:
-    """Write the viewer folder `path` (replacing an older one only once the new one is complete)."""
+                 chunk_frames: int | None = None, jpeg_quality: int = 85) -> Path:
+    """Write the viewer folder `path` (replacing an older one only once the new one is complete).
+
+    `chunk_frames` (default: sized from a sample so a chunk is about CHUNK_BYTES) frames of masks
+    go in one data file.
+    """
+    chunk_frames = chunk_frames or _chunk_frames(run)
     own_source = frames is None
     source = open_frames(run, max_side=max_side, frames=frames)
     with atomic_dir(path) as tmp:
@@ -63,7 +72,6 @@ def _write_frames_and_chunks(run: "Run", source: FrameSource, out: Path, chunk_f
                              jpeg_quality: int) -> tuple[dict[int, list[list[int]]], tuple[int, int]]:
     """JPEG per frame, masks per chunk; returns each track's runs of consecutive frames."""
     spans: dict[int, list[list[int]]] = {}
-    size = run.input_size
     for start in range(0, run.num_frames, chunk_frames):
         chunk = []
         for t in range(start, min(start + chunk_frames, run.num_frames)):
@@ -73,22 +81,28 @@ def _write_frames_and_chunks(run: "Run", source: FrameSource, out: Path, chunk_f
             if not ok:
                 raise RuntimeError(f"JPEG encoding of frame {t} failed")
             (out / "frames" / f"{t:05d}.jpg").write_bytes(jpg.tobytes())
-            chunk.append(_frame_entries(run, t, size, spans))
+            chunk.append(_frame_entries(run, t, spans))
         with open(out / "data" / f"chunk_{start // chunk_frames:05d}.js", "w", encoding="ascii") as f:
             f.write(f"everymask._chunk({start // chunk_frames},")
             json.dump(chunk, f, separators=(",", ":"))
             f.write(");\n")
-    frame_size = source.size if run.num_frames else size
+    frame_size = source.size if run.num_frames else run.input_size
     return spans, (int(frame_size[0]), int(frame_size[1]))
 
 
-def _frame_entries(run: "Run", t: int, size: tuple[int, int], spans: dict[int, list[list[int]]]) -> list:
-    """[[track_id, area, counts], ...] of frame t at the input size, smallest first."""
+def _chunk_frames(run: "Run") -> int:
+    """Frames per chunk so that a chunk holds about CHUNK_BYTES (RLE bytes of a few sampled frames)."""
+    sample = sorted({0, run.num_frames // 3, 2 * run.num_frames // 3, max(run.num_frames - 1, 0)})
+    per_frame = sum(len(r["counts"]) + 16 for t in sample for r in run.frame_masks(t).rles) / len(sample)
+    return int(max(1, min(MAX_CHUNK_FRAMES, CHUNK_BYTES // max(per_frame, 1))))
+
+
+def _frame_entries(run: "Run", t: int, spans: dict[int, list[list[int]]]) -> list:
+    """[[track_id, area, counts], ...] of frame t at the processing size, smallest first."""
     masks = run.frame_masks(t)
     entries = []
-    for tid, rle in zip(masks.ids.tolist(), masks.rles):
-        rle = rescale_rle(rle, size)
-        entries.append([tid, int(areas([rle])[0]), rle_to_json(rle)["counts"]])
+    for tid, rle, area in zip(masks.ids.tolist(), masks.rles, masks.areas.tolist()):
+        entries.append([tid, int(area), rle_to_json(rle)["counts"]])
         runs = spans.setdefault(tid, [])
         if runs and runs[-1][1] == t - 1:
             runs[-1][1] = t
@@ -109,7 +123,7 @@ def _write_meta(run: "Run", out: Path, spans: dict[int, list[list[int]]], frame_
         "title": Path(run.source).name or str(run.source),
         "source": str(run.source),
         "num_frames": run.num_frames, "fps": run.fps,
-        "input_size": list(run.input_size), "frame_size": list(frame_size),
+        "input_size": list(run.input_size), "mask_size": list(run.size), "frame_size": list(frame_size),
         "chunk_frames": chunk_frames, "num_chunks": -(-run.num_frames // chunk_frames),
         "max_depth": max(depth.values(), default=0),
         "tracks": [{"id": t.track_id, "first": t.first, "last": t.last, "n": t.num_frames,

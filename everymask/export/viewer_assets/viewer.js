@@ -1,10 +1,15 @@
 /* everymask viewer. Plain JS, no network: data arrives as <script> files (file:// forbids fetch).
- * Masks are pycocotools compressed RLEs at the input resolution (column-major runs), decoded here.
+ * Masks are pycocotools compressed RLEs (column-major runs) at the processing size MW x MH, decoded
+ * here; input pixels map to mask pixels as OpenCV's INTER_NEAREST resize does (as in tracks.json).
  * Every string from the run is shown with textContent, never parsed as HTML. */
 (function () {
   'use strict';
   const meta = window.everymaskMeta;
   const H = meta.input_size[0], W = meta.input_size[1], N = meta.num_frames, C = meta.chunk_frames;
+  const MH = meta.mask_size[0], MW = meta.mask_size[1], AREA = (W * H) / (MW * MH);
+  const FX = 1 / (W / MW), FY = 1 / (H / MH);  // the same doubles as OpenCV's resizeNN
+  const maskX = x => Math.min(Math.floor(x * FX), MW - 1), maskY = y => Math.min(Math.floor(y * FY), MH - 1);
+  const maskIndex = (x, y) => maskX(x) * MH + maskY(y);
   const tracks = new Map(meta.tracks.map(t => [t.id, t]));
   const $ = id => document.getElementById(id);
   const state = { frame: 0, playing: false, opacity: 0.5, outlines: true, minLength: 1, minArea: 0,
@@ -46,7 +51,7 @@
       if (j & 1) {
         const end = pos + runs[j];
         for (let p = pos; p < end;) {
-          const x = Math.floor(p / H), y = p - x * H, y1 = Math.min(H, y + end - p);
+          const x = Math.floor(p / MH), y = p - x * MH, y1 = Math.min(MH, y + end - p);
           fn(x, y, y1);
           p += y1 - y;
         }
@@ -112,11 +117,13 @@
   }
 
   // ---- drawing ---------------------------------------------------------------------------------
+  // the picture: the larger of the JPEG frames and the mask grid, so neither loses detail
   const view = $('view'), ctx = view.getContext('2d');
-  view.width = W; view.height = H;
+  const big = meta.frame_size[1] >= MW ? meta.frame_size : meta.mask_size, DH = big[0], DW = big[1];
+  view.width = DW; view.height = DH;
   const layer = document.createElement('canvas');
-  layer.width = W; layer.height = H;
-  const lctx = layer.getContext('2d'), pixels = lctx.createImageData(W, H), top = new Int32Array(W * H);
+  layer.width = MW; layer.height = MH;
+  const lctx = layer.getContext('2d'), pixels = lctx.createImageData(MW, MH), top = new Int32Array(MW * MH);
   let token = 0;
 
   function paint(masks) {
@@ -124,10 +131,10 @@
     for (let m = masks.length - 1; m >= 0; m--) {  // masks come smallest first: paint largest first
       if (!shown(masks[m].id)) continue;
       const label = m + 1;
-      forEachSegment(runsOf(masks[m]), (x, y0, y1) => { for (let y = y0; y < y1; y++) top[y * W + x] = label; });
+      forEachSegment(runsOf(masks[m]), (x, y0, y1) => { for (let y = y0; y < y1; y++) top[y * MW + x] = label; });
     }
     const d = pixels.data, a = Math.round(state.opacity * 255), rgb = masks.map(m => colour(m.id));
-    for (let p = 0, o = 0; p < W * H; p++, o += 4) {
+    for (let p = 0, o = 0; p < MW * MH; p++, o += 4) {
       const l = top[p];
       if (l === 0) { d[o + 3] = 0; continue; }
       const c = rgb[l - 1];
@@ -135,17 +142,17 @@
     }
     if (state.outlines) {
       const mark = p => { const l = top[p]; if (l) { const c = rgb[l - 1], o = 4 * p; d[o] = c[0]; d[o + 1] = c[1]; d[o + 2] = c[2]; d[o + 3] = 255; } };
-      for (let y = 0; y < H; y++) {
-        for (let x = 0, p = y * W; x < W; x++, p++) {
-          if (x + 1 < W && top[p] !== top[p + 1]) { mark(p); mark(p + 1); }
-          if (y + 1 < H && top[p] !== top[p + W]) { mark(p); mark(p + W); }
+      for (let y = 0; y < MH; y++) {
+        for (let x = 0, p = y * MW; x < MW; x++, p++) {
+          if (x + 1 < MW && top[p] !== top[p + 1]) { mark(p); mark(p + 1); }
+          if (y + 1 < MH && top[p] !== top[p + MW]) { mark(p); mark(p + MW); }
         }
       }
     }
     const hovered = masks.find(m => m.id === state.hovered);
     if (hovered) {  // the hovered entry: drawn on top, bright
       forEachSegment(runsOf(hovered), (x, y0, y1) => {
-        for (let y = y0; y < y1; y++) { const o = 4 * (y * W + x); d[o] = 255; d[o + 1] = 255; d[o + 2] = 255; d[o + 3] = 200; }
+        for (let y = y0; y < y1; y++) { const o = 4 * (y * MW + x); d[o] = 255; d[o + 1] = 255; d[o + 2] = 255; d[o + 3] = 200; }
       });
     }
     lctx.putImageData(pixels, 0, 0);
@@ -162,9 +169,11 @@
       return;
     }
     if (my !== token) return;
-    ctx.drawImage(img, 0, 0, W, H);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(img, 0, 0, DW, DH);
     paint(masks);
-    ctx.drawImage(layer, 0, 0);
+    ctx.imageSmoothingEnabled = false;  // mask edges stay crisp
+    ctx.drawImage(layer, 0, 0, DW, DH);
     $('slider').value = String(t);
     $('frame-label').textContent = 'frame ' + t + ' / ' + (N - 1) + ' · ' + masks.filter(m => shown(m.id)).length + ' masks';
     drawTimeline();
@@ -188,7 +197,7 @@
   async function showPick(masks) {
     const { x, y } = state.pick, t = state.frame;
     masks = masks || await frameMasks(t);
-    const hits = masks.filter(m => covers(runsOf(m), x * H + y));  // already smallest first
+    const hits = masks.filter(m => covers(runsOf(m), maskIndex(x, y)));  // already smallest first
     const ul = $('hits');
     ul.replaceChildren(...hits.map(m => entry(m)));
     $('pick-title').textContent = 'frame ' + t + ', pixel (' + x + ', ' + y + '): ' + hits.length + ' mask' + (hits.length === 1 ? '' : 's');
@@ -204,7 +213,7 @@
     const id = document.createElement('span');
     id.className = 'tid'; id.textContent = '#' + m.id;
     const info = document.createElement('span');
-    info.textContent = m.area + ' px · frames ' + t.first + '–' + t.last + ' ';
+    info.textContent = (AREA === 1 ? '' : '≈') + Math.round(m.area * AREA) + ' px · frames ' + t.first + '–' + t.last + ' ';
     const ch = document.createElement('span');
     ch.className = 'chain'; ch.textContent = chain(m.id);
     info.appendChild(ch);
@@ -286,11 +295,12 @@
   }
 
   // ---- the testable contract -----------------------------------------------------------------------
-  /** Track ids covering input-resolution pixel (x, y) of `frame`, smallest mask first (filters ignored). */
+  /** Track ids covering input-resolution pixel (x, y) of `frame` (integers), smallest mask first
+   *  (filters ignored): what tracks.json says of that pixel. */
   em.masksAt = async (frame, x, y) => {
     if (!(frame >= 0 && frame < N && x >= 0 && x < W && y >= 0 && y < H)) return [];
     const masks = await frameMasks(frame);
-    return masks.filter(m => covers(runsOf(m), x * H + y)).map(m => m.id);
+    return masks.filter(m => covers(runsOf(m), maskIndex(x, y))).map(m => m.id);
   };
   em.setFrame = show;
   em.select = select;
