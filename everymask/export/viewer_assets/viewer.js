@@ -174,6 +174,12 @@
     paint(masks);
     ctx.imageSmoothingEnabled = false;  // mask edges stay crisp
     ctx.drawImage(layer, 0, 0, DW, DH);
+    if (state.pick) {  // a ring around the picked pixel
+      ctx.strokeStyle = '#fff'; ctx.lineWidth = Math.max(1.5, DW / 600);
+      ctx.beginPath();
+      ctx.arc((state.pick.x + 0.5) * DW / W, (state.pick.y + 0.5) * DH / H, Math.max(5, DW / 150), 0, 2 * Math.PI);
+      ctx.stroke();
+    }
     $('slider').value = String(t);
     $('frame-label').textContent = 'frame ' + t + ' / ' + (N - 1) + ' · ' + masks.filter(m => shown(m.id)).length + ' masks';
     drawTimeline();
@@ -220,7 +226,10 @@
     li.append(sw, id, info);
     li.addEventListener('mouseenter', () => { state.hovered = m.id; render(false); });
     li.addEventListener('mouseleave', () => { state.hovered = null; render(false); });
-    li.addEventListener('click', () => select(state.selected === m.id ? null : m.id));
+    li.addEventListener('click', () => {
+      state.hovered = null;  // the list is rebuilt: this entry will not see its mouseleave
+      select(state.selected === m.id ? null : m.id);
+    });
     return li;
   }
 
@@ -273,7 +282,7 @@
       const x = Math.min(W - 1, Math.floor((e.clientX - r.left) / r.width * W));
       const y = Math.min(H - 1, Math.floor((e.clientY - r.top) / r.height * H));
       state.pick = { x, y };
-      showPick();
+      render();
     });
     $('timeline').addEventListener('click', e => {
       const r = e.target.getBoundingClientRect();
