@@ -150,3 +150,13 @@ def test_cli_export_and_report(run, capsys):
     assert report["masks_per_frame"] == [len(expected(run, t)) for t in range(T)]
     assert report["track_lengths"] == {"7": 1, "6": 1, "12": 3}
     assert len(report["coverage"]) == T and all(0 < c < 1 for c in report["coverage"])
+
+
+def test_viewer_chunk_size_follows_the_data(run, tmp_path, monkeypatch):
+    import everymask.export.viewer as viewer
+    index = export(run, "viewer", tmp_path / "a")  # tiny masks: the most frames per chunk
+    assert '"chunk_frames":64,"num_chunks":1' in (index.parent / "data" / "meta.js").read_text()
+    monkeypatch.setattr(viewer, "CHUNK_BYTES", 100)  # ~30 bytes of RLE per mask, 3-5 masks per frame
+    index = export(run, "viewer", tmp_path / "b")
+    meta = (index.parent / "data" / "meta.js").read_text()
+    assert '"chunk_frames":1,"num_chunks":12' in meta and (index.parent / "data" / "chunk_00011.js").exists()
