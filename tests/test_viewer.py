@@ -55,7 +55,9 @@ def page(viewer):
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1200, "height": 800})
+        # bypass_csp: Playwright polls with eval(), which the page's CSP forbids; it also means the
+        # escaping test below checks the textContent discipline, not the CSP
+        pg = browser.new_page(viewport={"width": 1200, "height": 800}, bypass_csp=True)
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         pg.goto(viewer[1].resolve().as_uri())
@@ -110,6 +112,9 @@ def test_slider_and_keys_change_the_frame(page):
     page.wait_for_function("window.everymask.shownFrame === 8")
     page.locator("body").press("ArrowLeft")
     page.wait_for_function("window.everymask.shownFrame === 7")
+    page.keyboard.press(" ")  # play to the last frame, where playback stops
+    page.wait_for_function(f"window.everymask.shownFrame === {T - 1}")
+    page.wait_for_function("document.getElementById('play').textContent === 'Play'")
 
 
 def test_filters_hide_parts(page):
@@ -131,3 +136,16 @@ def test_screenshot(viewer, page, tmp_path):
     shot = page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
     assert len(shot) > 5000
     assert page.errors == []
+
+
+def test_the_page_works_under_its_own_csp(viewer, page):
+    """The CSP (scripts from files only) must not block the page's own loading of chunks and frames."""
+    strict = page.context.browser.new_page()
+    errors: list[str] = []
+    strict.on("pageerror", lambda e: errors.append(str(e)))
+    strict.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    strict.goto(viewer[1].resolve().as_uri())
+    strict.evaluate("window.everymask.ready")
+    assert strict.evaluate("window.everymask.setFrame(11).then(() => window.everymask.shownFrame)") == 11
+    assert strict.evaluate("window.everymask.masksAt(11, 0, 0)") == [] and errors == []
+    strict.close()
