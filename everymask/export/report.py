@@ -78,7 +78,7 @@ def _plots(numbers: dict, fps: float) -> list[tuple[str, str]]:
     out.append(("Track lengths", _png(fig)))
     fig, ax = figure()
     ax.plot(range(n), [100 * c for c in numbers["coverage"]], lw=1)
-    ax.set(xlabel="frame", ylabel="% of the frame", ylim=(0, 100), title="Coverage: frame under at least one mask")
+    ax.set(xlabel="frame", ylabel="% of the frame", ylim=(0, 103), title="Coverage: frame under at least one mask")
     out.append(("Coverage", _png(fig)))
     fig, ax = figure()
     stages = numbers["stage_seconds"]
