@@ -37,6 +37,12 @@ def _browser_or_skip():
     return sync_playwright, exe
 
 
+@pytest.fixture(scope="module", autouse=True)
+def browser_tools():
+    """Checked first (autouse), so a missing browser skips before any run is made."""
+    return _browser_or_skip()
+
+
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory):
     """A run whose input is 80 x 107 and processing size 48 x 64 (a scale of 5/3 and 107/64, so the
@@ -50,8 +56,8 @@ def viewer(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(viewer):
-    sync_playwright, exe = _browser_or_skip()
+def page(browser_tools, viewer):
+    sync_playwright, exe = browser_tools
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
