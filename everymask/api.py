@@ -95,15 +95,19 @@ def segment_video(video: str | Path | FrameSource, out_dir: str | Path, config: 
     out_dir = Path(out_dir)
     source = _open_source(video, config, options)
     try:
+        if options.executor != "local":
+            return _segment_windows(video, source, out_dir, config, options, fresh, backend, progress)
         return _segment(source, out_dir, config, options, fresh, backend, progress)
     finally:
         if isinstance(video, (str, Path)):
             source.close()
 
 
-def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: RuntimeOptions, fresh: bool,
-             backend: Backend | None, progress: StageProgress) -> Run:
-    t_start = time.perf_counter()
+def _open_store(source: FrameSource, out_dir: Path, config: RunConfig, options: RuntimeOptions, fresh: bool,
+                progress: StageProgress) -> RunStore:
+    """Open (or create) the run's store; a resume must also cut the work the same way."""
+    from .executors import execution_mode
+    from .executors.window_store import WindowTables
     if len(source) == 0:
         raise EverymaskError(f"{source.path} has no frames to segment")
     prepare_run_dir(out_dir, fresh)
@@ -111,13 +115,56 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
     store = RunStore.open(out_dir)
     try:
         new = check_resume(store, config, fingerprint, str(source.path))
+        mode = execution_mode(options)
         if new:
             store.set_meta({"schema_version": str(SCHEMA_VERSION), "config": config.to_json(),
                             "fingerprint": fingerprint, "source": str(source.path), "num_frames": len(source),
                             "size": list(source.size), "input_size": list(source.input_size),
-                            "fps": float(source.fps or 30.0), "created": time.time()})
+                            "fps": float(source.fps or 30.0), "created": time.time(), "execution": mode})
         else:
-            progress.log(f"resuming the run in {out_dir} ({len(store.done_units())} units already done)")
+            stored = store.get_meta().get("execution", "units")
+            if stored != mode:
+                raise EverymaskError(f"{out_dir} holds a run cut as {stored!r}, not {mode!r}: resume it with the "
+                                     "executor (and window size) it started with, or add --fresh")
+            done = len(store.done_units()) if mode == "units" else len(WindowTables(store).done())
+            progress.log(f"resuming the run in {out_dir} ({done} {'units' if mode == 'units' else 'windows'} "
+                         "already done)")
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _segment_windows(video: str | Path | FrameSource, source: FrameSource, out_dir: Path, config: RunConfig,
+                     options: RuntimeOptions, fresh: bool, backend: Backend | None, progress: StageProgress) -> Run:
+    """Windows of key frames, run here or on Ray, stitched into one set of tracks (executors/)."""
+    from .executors import run_windowed
+    t_start = time.perf_counter()
+    store = _open_store(source, out_dir, config, options, fresh, progress)
+    try:
+        timer = StageTimer()
+        deadline = time.monotonic() + options.time_budget_s if options.time_budget_s > 0 else None
+        run_windowed(video, source, store, config, options, backend, progress, timer, deadline)
+        stats = Backend(options.executor, None, None, stats=lambda: {"worker_stage_seconds": json.loads(
+            store.get_meta().get("worker_stage_seconds", "{}"))})
+        _add_timings(store, timer, stats)
+        run = Run(out_dir)
+        timer = StageTimer()
+        with timer.stage("export"):
+            write_ytvis(run, out_dir / "tracks.json")
+        _add_timings(store, timer, stats, only=("export",))
+        _write_summary(run, store, stats, time.perf_counter() - t_start)
+        progress.log(f"done: {len(run.tracks())} tracks over {run.num_frames} frames -> {out_dir}")
+        return run
+    finally:
+        store.close()
+
+
+def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: RuntimeOptions, fresh: bool,
+             backend: Backend | None, progress: StageProgress) -> Run:
+    t_start = time.perf_counter()
+    store = _open_store(source, out_dir, config, options, fresh, progress)
+    try:
         timer = StageTimer()
         backend = backend or load_backend(config, options)
         deadline = time.monotonic() + options.time_budget_s if options.time_budget_s > 0 else None
@@ -175,6 +222,7 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
         hist[str(d)] = hist.get(str(d), 0) + 1
     n_masks = store.count_masks()
     meta = store.get_meta()
+    coverage = json.loads(meta.get("coverage", "[]"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     summary = {
         "source": run.source, "num_frames": run.num_frames, "fps": run.fps,
@@ -185,6 +233,9 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
         "masks_per_frame": round(sum(counts) / max(run.num_frames, 1), 2),
         "max_masks_per_frame": max(counts, default=0),
         "hierarchy_depths": hist,
+        "coverage_mean": round(float(sum(coverage) / len(coverage)), 4) if coverage else 0.0,
+        "coverage_min": min(coverage, default=0.0),
+        "coverage_per_frame": coverage,
         "seconds": round(total, 3),
         "frames_per_second": round(run.num_frames / total, 3) if total else None,
         "stage_seconds": timings,

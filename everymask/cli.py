@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -29,10 +30,14 @@ KNOBS = {
     "box_nms_thresh": "generator box NMS IoU (default 0.7)",
     "crop_n_layers": "generator crop layers (default 0)",
     "min_mask_region_area": "remove holes and islands under this many pixels (default 0)",
-    "model": "model name (see `everymask models`) for sam2/sam",
-    "checkpoint": "a checkpoint file or hub-style folder for sam2/sam",
+    "model": "model name (see `everymask models`): tiny, small, base-plus, large (default) for sam2; "
+             "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator (vit-h+tiny)",
+    "checkpoint": "a .safetensors file or hub-style folder for sam2/sam; for sam, A" + os.pathsep
+                  + "B gives the SAM and the SAM 2 checkpoints",
     "schedule": "shared (each frame encoded once) or original (per task, as the original method)",
     "min_track_area": "drop tracks whose area stays under this fraction of the frame (default 0)",
+    "coverage_target": "per key frame, keep masks largest first only until they cover this fraction of the "
+                       "frame (default 1: keep all); e.g. 0.98 skips the long tail of small masks",
     "part_inside": "part-of: fraction of a part's pixels inside its whole (default 0.9)",
     "part_frames": "part-of: fraction of co-visible frames where that holds (default 0.8)",
     "part_max_ratio": "part-of: a part's mean area at most this fraction of the whole's (default 0.8)",
@@ -61,6 +66,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-budget", type=_parse_duration, default=0.0,
                    help="stop starting new work after this long (e.g. 10m), export what exists; rerun to go on")
     p.add_argument("--fresh", action="store_true", help="discard a previous run in the output directory")
+    p.add_argument("--executor", default="local", choices=["local", "ray", "windows"],
+                   help="local: one process (default); ray: windows of key frames on Ray workers; "
+                        "windows: the same windows one after another in this process")
+    p.add_argument("--workers", type=int, default=0,
+                   help="ray: number of workers (default: one per GPU, else one per CPU)")
+    p.add_argument("--ray-address", default="",
+                   help="ray: join this cluster (auto, or host:port); default: start a local Ray")
+    p.add_argument("--window-keys", type=int, default=20,
+                   help="ray/windows: key frames per window, adjacent windows share one (default 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path)
     p.add_argument("-o", "--output", type=Path, help="output path (default: RUN_DIR/report.html)")
 
+    p = sub.add_parser("models", parents=[common], help="list known SAM / SAM 2 models and which are present")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("demo", parents=[common], help="run the classic backend on the bundled sample clip")
     p.add_argument("-o", "--output", type=Path, default=Path("runs/demo"))
     return parser
@@ -113,8 +130,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     if args.feature_cache_mb < 0:
         raise EverymaskError(f"--feature-cache-mb {args.feature_cache_mb} is invalid: must be >= 0")
+    if args.workers < 0:
+        raise EverymaskError(f"--workers {args.workers} is invalid: must be >= 0 (0: one per GPU or CPU)")
+    if args.window_keys < 2:
+        raise EverymaskError(f"--window-keys {args.window_keys} is invalid: a window needs at least 2 key frames")
     options = RuntimeOptions(device=args.device, feature_cache_mb=args.feature_cache_mb,
-                             time_budget_s=args.time_budget, progress=not args.quiet)
+                             time_budget_s=args.time_budget, progress=not args.quiet, executor=args.executor,
+                             workers=args.workers, ray_address=args.ray_address, window_keys=args.window_keys)
     out = args.output or Path("runs") / Path(args.video).stem
     run = segment_video(args.video, out, config, options=options, fresh=args.fresh,
                         progress=StageProgress(quiet=args.quiet))
@@ -179,7 +201,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(ns)
 
 
-COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "report": cmd_report, "demo": cmd_demo}
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models_cli import format_models, list_models
+    print(format_models(list_models(), as_json=args.json))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "report": cmd_report, "demo": cmd_demo,
+            "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ class RunConfig:
     part_max_ratio: float = 0.8        # A's mean area at most this fraction of B's
     # budgets
     min_track_area: float = 0.0        # drop tracks whose area stays under this fraction all their life
+    coverage_target: float = 1.0       # per key frame, stop adding smaller masks once this fraction is covered
 
     def __post_init__(self) -> None:
         self.validate()
@@ -64,6 +65,8 @@ class RunConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
                 raise bad(name, "must be a fraction of the frame area in [0, 1)")
+        if not isinstance(self.coverage_target, (int, float)) or not 0.0 < self.coverage_target <= 1.0:
+            raise bad("coverage_target", "must be a fraction in (0, 1]; 1 keeps every mask")
         for name in ("match_iou", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
                      "part_inside", "part_frames", "part_max_ratio"):
             v = getattr(self, name)
@@ -128,3 +131,11 @@ class RuntimeOptions:
     frame_cache: int = 32              # decoded frames kept in memory
     time_budget_s: float = 0.0         # 0: no budget
     progress: bool = True
+    # where the work runs (executors/): local = the engine in this process; windows = windows of
+    # key frames one after another here; ray = those windows on Ray workers. windows and ray give
+    # the same tracks; window_keys and halo_keys are recorded in the store and a resume must use the same.
+    executor: str = "local"            # local | windows | ray
+    workers: int = 0                   # ray: number of workers (0: one per GPU, else one per CPU)
+    ray_address: str = ""              # ray: "" starts a local Ray, "auto" or host:port joins a cluster
+    window_keys: int = 20              # key frames per window (adjacent windows share one)
+    halo_keys: int = 2                 # key-frame intervals a window carries unmatched masks past its edge

@@ -82,6 +82,26 @@ def intersection_matrix(a: Sequence[RLE], b: Sequence[RLE]) -> np.ndarray:
     return np.rint(iou * (sa + sb) / (1.0 + iou))
 
 
+def union_area(rles: Sequence[RLE]) -> int:
+    """Pixels covered by at least one of the masks."""
+    if not rles:
+        return 0
+    return int(mask_utils.area(mask_utils.merge(list(rles), intersect=False)))
+
+
+def covering_prefix(rles: Sequence[RLE], target: float, frame_px: int) -> int:
+    """Length of the shortest prefix of `rles` whose union covers `target` of the frame (all if never)."""
+    if not rles:
+        return 0
+    union = rles[0]
+    for n in range(len(rles)):
+        if n:
+            union = mask_utils.merge([union, rles[n]], intersect=False)
+        if mask_utils.area(union) >= target * frame_px:
+            return n + 1
+    return len(rles)
+
+
 def rle_to_json(rle: RLE) -> dict:
     counts = rle["counts"]
     return {"size": [int(rle["size"][0]), int(rle["size"][1])],

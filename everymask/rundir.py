@@ -40,6 +40,9 @@ def prepare_run_dir(out_dir: Path, fresh: bool) -> None:
             raise EverymaskError(f"cannot create output directory {out_dir}: {e.strerror}") from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise EverymaskError(f"output directory {out_dir} is not writable; choose another with -o")
+    for stale in out_dir.glob(".*.tmp-*"):  # half-written exports of a killed run
+        if stale.is_file():
+            stale.unlink()
 
 
 def check_resume(store: RunStore, config: RunConfig, fingerprint: str, source_path: str) -> bool:

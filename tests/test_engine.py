@@ -132,11 +132,15 @@ def test_single_frame_video(tmp_path):
     assert spans(run) == [(1, 0, 0, 1)]
 
 
-def test_match_is_one_to_one_above_threshold():
-    a = [box(SIZE, 0, 0, 10, 10), box(SIZE, 0, 1, 10, 10)]
-    g = [box(SIZE, 0, 0, 10, 10)]
-    assert match(a, g, 0.8) == [(0, 0, 1.0)]
+def test_match_is_one_to_one_above_threshold_and_absorbs_duplicates():
+    g = [box(SIZE, 0, 0, 10, 10), box(SIZE, 20, 20, 10, 10)]
+    a = [box(SIZE, 20, 21, 10, 10), box(SIZE, 0, 0, 10, 10)]
+    assert match(a, g, 0.8) == [(0, 1, 0.8181818181818182), (1, 0, 1.0)]
     assert match([box(SIZE, 0, 5, 10, 10)], g, 0.8) == []  # IoU 1/3
+    # a second arrival on the same object (IoU 0.9 > 0.8) merges there too instead of going on
+    dup = [box(SIZE, 0, 0, 10, 10), box(SIZE, 0, 0, 9, 10)]
+    assert match(dup, g[:1], 0.8) == [(0, 0, 1.0), (1, 0, 0.9)]
+    assert match(dup, g[:1], 0.95) == [(0, 0, 1.0)]
 
 
 def test_resolve_ids_refuses_two_masks_of_one_key_frame():
@@ -161,3 +165,25 @@ def test_pick_representatives_prefers_the_nearest_key_frame():
     # frame 8: backward is nearer
     keep = pick_representatives(pids, np.array([1, -1, -1]), np.array([1, 1, 2]), pids // 100_000, 8)
     assert keep.tolist() == [1, 2]
+
+
+def test_coverage_target_drops_the_tail_of_small_masks(tmp_path):
+    # frame 40x60 = 2400 px; masks of 1200, 600 and 40 px side by side: 0.5, 0.75, 0.767 of the frame
+    truth = {1: {t: box(SIZE, 0, 0, 40, 30) for t in range(T)},
+             2: {t: box(SIZE, 0, 30, 20, 30) for t in range(T)},
+             3: {t: box(SIZE, 20, 30, 4, 10) for t in range(T)}}
+    run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(coverage_target=0.7), name="cov")
+    assert [t.mean_area for t in run.tracks()] == [1200.0, 600.0]
+    s = run.summary()
+    assert s["coverage_per_frame"] == [0.75] * T and s["coverage_mean"] == 0.75
+    run, _ = run_replay(tmp_path, truth, name="all")
+    assert len(run.tracks()) == 3 and run.summary()["coverage_min"] == 0.7667
+
+
+def test_min_track_area_drops_tracks_that_stay_small(tmp_path):
+    truth = {1: {t: box(SIZE, 0, 0, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 20, 30, 4, 4 + (t == 3) * 10) for t in range(T)}}  # 16 px, 56 px on frame 3
+    run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(min_track_area=50 / 2400), name="a")
+    assert len(run.tracks()) == 2  # track 2 is over 50 px once
+    run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(min_track_area=60 / 2400), name="b")
+    assert [t.mean_area for t in run.tracks()] == [100.0]

@@ -43,8 +43,8 @@ def write_video(path: Path, frames: list[np.ndarray], codec: str = "libx264", pi
         if time_base is not None:
             s.time_base = time_base
             s.codec_context.time_base = time_base
-        if options:
-            s.options = options
+        # one encoder thread: the ffv1 encoder's slice threads rarely mix two frames under load
+        s.options = {"threads": "1", **(options or {})}
         if rotation is not None or hflip:
             s.set_display_rotation(rotation or 0, hflip=hflip)
         for i, a in enumerate(frames):
@@ -140,6 +140,15 @@ def test_cache_is_bounded(tmp_path):
     for i in range(3):
         cache.put(i, np.zeros(1))
     assert 0 not in cache and 1 in cache and 2 in cache
+    cache.get(1)  # 1 is now the most recent: 2 goes next
+    cache.put(3, np.zeros(1))
+    assert 2 not in cache and 1 in cache and 3 in cache
+    cache = FrameCache(10, max_bytes=250)
+    for i in range(4):
+        cache.put(i, np.zeros(100, np.uint8))
+    assert len(cache) == 2 and cache.nbytes == 200 and 3 in cache
+    cache.put(9, np.zeros(1000, np.uint8))  # larger than the cap: kept alone
+    assert len(cache) == 1 and 9 in cache
 
 
 def test_variable_frame_rate_keeps_every_frame_in_order(tmp_path):
@@ -174,11 +183,13 @@ def test_rotation_metadata_is_applied(tmp_path, degrees, hflip):
 def test_pixel_formats_and_odd_sizes_give_rgb8(tmp_path, codec, pix_fmt, w, h):
     frames = [np.full((h, w, 3), 10 + 60 * i, np.uint8) for i in range(3)]
     path = write_video(tmp_path / "fmt.mkv", frames, codec=codec, pix_fmt=pix_fmt)
+    ref = sequential_decode(path)
     with open_source(path) as src:
         assert len(src) == 3 and src.size == (h, w)
         for i in range(3):
             got = src.frame(i)
             assert got.dtype == np.uint8 and got.shape == (h, w, 3)
+            np.testing.assert_array_equal(got, ref[i])
             assert np.abs(got.astype(int) - (10 + 60 * i)).max() <= 3
 
 
@@ -237,6 +248,29 @@ def test_gray_rgba_16bit_images(tmp_path):
                 assert np.abs(got.astype(int) - 128).max() <= 2
             else:
                 assert (got == rgb).all(), (i, got[0, 0])
+
+
+def _jpeg_with_orientation(a_bgr: np.ndarray, orientation: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", a_bgr, [cv2.IMWRITE_JPEG_QUALITY, 100])
+    tiff = (b"MM\x00\x2a" + struct.pack(">IH", 8, 1)
+            + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0))
+    app1 = b"Exif\x00\x00" + tiff
+    data = buf.tobytes()
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
+
+
+def test_jpeg_exif_orientation_applied(tmp_path):
+    """Phone photos: EXIF orientation 6 (rotate 90 clockwise) gives upright frames."""
+    d = tmp_path / "phone"
+    d.mkdir()
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:8, :8] = 255  # top-left white block
+    for i in range(2):
+        (d / f"IMG_{i}.jpg").write_bytes(_jpeg_with_orientation(a, 6))
+    with open_source(d) as src:
+        assert src.size == (40, 20)
+        got = src.frame(1)
+        assert got[:8, -8:].min() > 200 and got[-8:, :8].max() < 50  # block now top-right
 
 
 def test_single_1x1_image_works(tmp_path):
@@ -457,3 +491,57 @@ def test_fingerprint_stable_across_processes_and_sensitive(tmp_path):
     (d / "001.png").rename(d / "001b.png")
     assert open_source(d).fingerprint() != before
     assert open_source(path, max_side=16).fingerprint() == open_source(path).fingerprint()
+
+
+def test_stream_without_timestamps_is_numbered_by_decoding(tmp_path):
+    """A raw H.264 elementary stream has no pts: frames are counted and reached by decoding."""
+    frames = [pattern(i) for i in range(12)]
+    path = write_video(tmp_path / "raw.h264", frames, **LOSSLESS)
+    ref = sequential_decode(path)
+    with open_source(path, cache_frames=3) as src:
+        assert len(src) == 12 == len(ref)
+        for i in [5, 2, 11, 0, 7]:
+            np.testing.assert_array_equal(src.frame(i), ref[i])
+            np.testing.assert_array_equal(src.frame(i), frames[i])
+
+
+TRUNCATED = [
+    ("cut.mkv", dict(codec="libx264", options={"g": "5", "bf": "2"}), 0),
+    ("cut.webm", dict(codec="libvpx-vp9", options={"g": "6", "deadline": "realtime", "cpu-used": "8"}), 0),
+    ("cut.mp4", dict(codec="libx264", options={"g": "5", "bf": "2"},
+                     container_options={"movflags": "faststart"}), 0),
+    # AVI: ffmpeg turns the half-written last packet into a garbage frame; we drop it
+    ("cut.avi", dict(codec="mpeg4", options={"g": "6"}), 1),
+]
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.8, 0.97])
+@pytest.mark.parametrize("name,kw,partial", TRUNCATED, ids=[t[0] for t in TRUNCATED])
+def test_truncated_containers(tmp_path, name, kw, partial, fraction):
+    """At least what a naive decode loop gets, every frame exact, and a warning with the count.
+
+    We may get more than the naive loop: it stops at the first error and loses the frames still
+    buffered in the decoder, while the source skips the bad packet and drains the decoder.
+    """
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (32, 48, 3), dtype=np.uint8) for _ in range(30)]
+    path = write_video(tmp_path / name, frames, **kw)
+    full = sequential_decode(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    naive = max(0, len(sequential_decode_tolerant(path)) - partial)
+    if naive == 0:
+        with pytest.raises(EverymaskError, match=rf"{name}: no frame of the video stream decodes"):
+            open_source(path)
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        src = open_source(path)
+    with src:
+        n = len(src)
+        assert naive <= n < 30
+        assert [str(w.message) for w in caught] == [
+            f"{name} is damaged or truncated: using the {n} of {'about ' if 'webm' in name or 'mkv' in name else ''}"
+            f"30 frames that decode"]
+        for i in range(n - 1, -1, -1):
+            np.testing.assert_array_equal(src.frame(i), full[i])

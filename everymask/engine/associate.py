@@ -11,12 +11,24 @@ from ..masks import RLE, iou_matrix
 
 
 def match(arrivals: Sequence[RLE], generated: Sequence[RLE], min_iou: float) -> list[tuple[int, int, float]]:
-    """One-to-one (Hungarian) matching on IoU; pairs with IoU > min_iou as (i, j, iou)."""
+    """Arrivals that are a key-frame mask's object: pairs (i, j, iou) with iou > min_iou.
+
+    The Hungarian assignment on IoU pairs arrivals and key-frame masks one to one. An arrival
+    left out of it that still overlaps some key-frame mask above min_iou is a duplicate of that
+    mask's object (two tracks that converged on one object): it is paired with its best such
+    mask as well, so it merges there instead of going on as a second copy.
+    """
     if not arrivals or not generated:
         return []
     iou = iou_matrix(arrivals, generated)
     rows, cols = linear_sum_assignment(iou, maximize=True)
-    return [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > min_iou]
+    pairs = {int(i): (int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > min_iou}
+    for i in range(len(arrivals)):
+        if i not in pairs:
+            j = int(iou[i].argmax())
+            if iou[i, j] > min_iou:
+                pairs[i] = (i, j, float(iou[i, j]))
+    return [pairs[i] for i in sorted(pairs)]
 
 
 def resolve_ids(pids: Iterable[int], edges: Sequence[tuple[int, int, float]],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import RunConfig
+from ..masks import union_area
 from ..store import RunStore, TrackRow
 from .associate import pick_representatives, resolve_ids
 from .hierarchy import PartOfCounter
@@ -61,6 +62,7 @@ def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[in
     kept = sorted((e.first, root) for root, e in extents.items() if e.max_area >= min_px)
     track_of = {root: n + 1 for n, (_, root) in enumerate(kept)}
     hierarchy = PartOfCounter(num_frames, config.part_inside)
+    coverage = np.zeros(num_frames)
 
     def track_mask_rows():
         for frame in range(num_frames):
@@ -74,6 +76,7 @@ def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[in
                     areas.append(row.area)
                     yield tid, frame, row.area, row.rle["counts"]
             hierarchy.add_frame(frame, tids, rles, np.asarray(areas))
+            coverage[frame] = union_area(rles) / (size[0] * size[1])
 
     def tracks() -> list[TrackRow]:
         parents = hierarchy.parents(config.part_frames, config.part_max_ratio)
@@ -85,4 +88,5 @@ def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[in
         return out
 
     store.write_tracks(track_mask_rows(), tracks, {tid: root for root, tid in track_of.items()})
+    store.set_meta({"coverage": [round(float(c), 4) for c in coverage]})
     return len(track_of)

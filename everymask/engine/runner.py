@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..config import RunConfig
-from ..masks import Masks
+from ..masks import Masks, covering_prefix
 from ..store import BACKWARD, FORWARD, GENERATED, MaskRow, RunStore
 from ..timing import StageTimer
 from ..video.base import FrameSource
@@ -96,6 +96,9 @@ class Runner:
             areas = masks.areas
             keep = np.flatnonzero(areas >= max(self.config.min_area * self.frame_px, 1))
             keep = keep[np.argsort(-areas[keep], kind="stable")][: self.config.max_masks]
+            if self.config.coverage_target < 1.0:
+                keep = keep[: covering_prefix([masks.rles[i] for i in keep], self.config.coverage_target,
+                                              self.frame_px)]
             rows = [MaskRow(k, pid_of(k, j), GENERATED, int(areas[i]), float(masks.scores[i]), masks.rles[i])
                     for j, i in enumerate(keep)]
         return "generate", len(rows), rows, []

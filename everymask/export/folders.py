@@ -12,9 +12,12 @@ from typing import Iterator
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling folder; when the block succeeds it replaces `path` (else it is removed)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
+        if stale.is_dir():  # left by an export that was killed
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     try:
         yield tmp
         old = path.with_name(f".{path.name}.old-{os.getpid()}")

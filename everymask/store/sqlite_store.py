@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import EverymaskError
+from ..faults import crash_point
 from ..masks import RLE, Masks
 
 SCHEMA_VERSION = 1
@@ -130,6 +131,7 @@ class RunStore:
                 "INSERT INTO masks (frame, pid, direction, area, score, rle) VALUES (?, ?, ?, ?, ?, ?)",
                 [(m.frame, m.pid, m.direction, m.area, m.score, m.rle["counts"]) for m in masks])
             self.db.executemany("INSERT INTO merges (a, b, iou, frame, direction) VALUES (?, ?, ?, ?, ?)", merges)
+            crash_point("commit")
             self.db.execute("INSERT INTO units (name, n_out, seconds, stage, done_at) VALUES (?, ?, ?, ?, ?)",
                             (name, n_out, seconds, stage, time.time()))
 
@@ -171,6 +173,7 @@ class RunStore:
             self.db.execute("DELETE FROM track_masks")
             self.db.executemany("INSERT INTO track_masks (track_id, frame, area, rle) VALUES (?, ?, ?, ?)",
                                 track_masks)
+            crash_point("finalize")
             self.db.executemany(
                 "INSERT INTO tracks (track_id, root, first, last, num_frames, score, mean_area, parent) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -13,9 +13,11 @@ class FrameCache:
     deep turns the backward pass into pure hits.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int = 1 << 30) -> None:
         self.capacity = max(1, int(capacity))
+        self.max_bytes = max_bytes  # 32 frames of 8K would be 3 GB: cap the bytes too
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._bytes = 0
         self.hits = 0
         self.misses = 0
 
@@ -29,10 +31,16 @@ class FrameCache:
         return frame
 
     def put(self, index: int, frame: np.ndarray) -> None:
+        """Insert `frame`; the newest frame always stays, whatever its size."""
+        old = self._frames.pop(index, None)
+        if old is not None:
+            self._bytes -= old.nbytes
         self._frames[index] = frame
-        self._frames.move_to_end(index)
-        while len(self._frames) > self.capacity:
-            self._frames.popitem(last=False)
+        self._bytes += frame.nbytes
+        while len(self._frames) > 1 and (len(self._frames) > self.capacity
+                                         or self._bytes > self.max_bytes):
+            _, evicted = self._frames.popitem(last=False)
+            self._bytes -= evicted.nbytes
 
     def __contains__(self, index: int) -> bool:
         return index in self._frames
@@ -40,5 +48,10 @@ class FrameCache:
     def __len__(self) -> int:
         return len(self._frames)
 
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
     def clear(self) -> None:
         self._frames.clear()
+        self._bytes = 0

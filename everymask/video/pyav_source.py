@@ -60,6 +60,7 @@ class PyAVSource:
         self._last = -1  # index of the last frame the live decoder produced
         self._transform: Transform = lambda a: a
         self._dropped_packets = 0
+        self._demux_error = False
         self.seeks = 0  # decoder restarts served by frame(); read by tests and benchmarks
         self.decoded = 0  # frames decoded by frame()
 
@@ -68,7 +69,9 @@ class PyAVSource:
         if self._pts is None or not self._keys:
             self._count_by_decoding()
         first = self._first_frame()
-        self._check_tail()
+        if self._pts is not None and (self._dropped_packets or self._demux_error
+                                      or self._declared_frames()[0] > len(self._pts)):
+            self._check_tail()  # only when the packets hint at damage: it decodes two GOPs
         if len(self) == 0:
             raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
 
@@ -111,6 +114,7 @@ class PyAVSource:
                     key_pts.append(packet.pts)
         except DECODE_ERRORS as exc:
             log.debug("demux stopped early on %s: %s", self._name, exc)
+            self._demux_error = True
         if len(set(pts)) != len(pts):
             return None, []
         pts.sort()
@@ -123,69 +127,129 @@ class PyAVSource:
         """Fallback for streams without pts/keyframes: number frames in decode output order."""
         self._pts = None
         self._keys = [0]
-        count = sum(1 for _ in self._decode_from(0))
-        self._count = count
+        self._count = sum(1 for _ in self._decode_from(0))
+        declared = int(self._stream.frames or 0)
+        if 0 < self._count < declared:
+            self._warn_truncated(self._count, f"{declared}")
 
     def _first_frame(self) -> av.VideoFrame:
+        """The first frame that decodes; also checks that decoded pts match the packet index."""
+        if self._pts is not None:
+            try:
+                self._container.seek(self._pts[0], stream=self._stream, backward=True)
+                first = next(self._frames(), None)
+            except DECODE_ERRORS:
+                first = None
+            index = self._rank.get(first.pts) if first is not None else None
+            if index is None:  # pts we cannot trust: number frames by decoding instead
+                self._count_by_decoding()
+            elif index > 0:  # leading frames that never decode (a stream cut mid-GOP)
+                self._pts = self._pts[index:]
+                self._rank = {p: i for i, p in enumerate(self._pts)}
+                self._keys = [k - index for k in self._keys if k >= index] or [0]
+            if first is not None and index is not None:
+                return first
         for _, frame in self._decode_from(0):
             return frame
         raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
 
+    def _declared_frames(self) -> tuple[int, bool]:
+        """(frames the header promises, exact?): the mp4 sample count, else duration x rate.
+
+        Matroska/WebM headers keep the duration even when the file is cut short, which is how a
+        truncated mkv is told from a complete one; for those the count is an estimate.
+        """
+        if self._stream.frames:
+            return int(self._stream.frames), True
+        duration = self._container.duration / 1e6 if self._container.duration else 0.0
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        if not (duration and rate and self._pts):
+            return 0, False
+        tb = float(self._stream.time_base)
+        start = (self._container.start_time or 0) / 1e6
+        covered = (self._pts[-1] * tb - start) + 1.0 / float(rate)
+        if duration - covered <= 0.5 / float(rate):  # ends where the header says: complete
+            return 0, False
+        return max(len(self._pts), round(duration * float(rate))), False
+
     def _check_tail(self) -> None:
-        """Decode the last GOP: `len` must be the frames that really decode, not the packets."""
-        if self._pts is None:
-            return
+        """Decode the last two GOPs: `len` must be the frames that really decode, not the packets."""
         expected = len(self._pts)
-        start = self._keys[-1] if self._keys else 0
+        # from the keyframe before the last: B-frames shown before a keyframe may depend on it
+        start = self._keys[-2] if len(self._keys) > 1 else 0
         seen = set()
         for index, _ in self._decode_from(start):
             seen.add(index)
         readable = start
         while readable in seen:
             readable += 1
-        declared = max(self._stream.frames or 0, expected + self._dropped_packets)
+        header, exact = self._declared_frames()
+        declared = max(header, expected + self._dropped_packets)
         if readable < declared:
             if readable < expected:
                 self._pts = self._pts[:readable]
                 self._keys = [k for k in self._keys if k < readable]
-            msg = (f"{self._name} is damaged or truncated: using the {readable} of {declared} "
-                   "frames that decode")
-            warnings.warn(msg, stacklevel=4)
-            log.warning(msg)
+            about = "" if exact or declared == expected + self._dropped_packets else "about "
+            self._warn_truncated(readable, f"{about}{declared}")
         self._decoder = None
+
+    def _warn_truncated(self, readable: int, declared: str) -> None:
+        msg = f"{self._name} is damaged or truncated: using the {readable} of {declared} frames that decode"
+        warnings.warn(msg, stacklevel=5)
+        log.warning(msg)
 
     # -- decoding ------------------------------------------------------------------------------
 
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Decode from the current demuxer position, packet by packet.
+
+        A packet that fails to decode is skipped, a demux error ends the stream, and the decoder
+        is always drained at the end, so frames still buffered (B-frame reordering, frame
+        threads) are not lost when a damaged tail raises.
+        """
+        stream = self._stream
+        try:
+            for packet in self._container.demux(stream):
+                if packet.size and (packet.is_corrupt or (
+                        packet.pos is not None and packet.pos >= 0
+                        and packet.pos + packet.size > self._file_size)):
+                    continue  # cut off by the end of the file: would decode to garbage
+                try:
+                    frames = stream.decode(packet)
+                except DECODE_ERRORS as exc:
+                    log.debug("skipping a packet of %s: %s", self._name, exc)
+                    continue
+                yield from frames
+        except DECODE_ERRORS as exc:
+            log.debug("demux stopped on %s: %s", self._name, exc)
+        try:
+            yield from stream.decode(None)
+        except DECODE_ERRORS:
+            pass
+
     def _decode_from(self, key_index: int) -> Iterator[tuple[int, av.VideoFrame]]:
         """Yield (index, frame) from keyframe `key_index` on; stop quietly at unreadable data."""
-        stream = self._stream
-        if self._pts is None:
+        if self._pts is None:  # no usable pts: restart from the top, number in output order
             self._container.close()
-            self._container = av.open(self.path)
-            self._stream = stream = self._container.streams.video[0]
-            stream.codec_context.thread_type = "AUTO"
-            n = 0
-            try:
-                for frame in self._container.decode(stream):
-                    yield n, frame
-                    n += 1
-            except DECODE_ERRORS as exc:
-                log.debug("decode stopped on %s: %s", self._name, exc)
+            self._container = av.open(self.path, metadata_errors="ignore")
+            self._stream = self._container.streams.video[0]
+            self._stream.codec_context.thread_type = "AUTO"
+            for n, frame in enumerate(self._frames()):
+                yield n, frame
             return
         key_pts = self._pts[key_index]
         try:
-            self._container.seek(key_pts, stream=stream, backward=True, any_frame=False)
-            for frame in self._container.decode(stream):
-                if frame.pts is None or frame.pts < key_pts:
-                    continue  # leading pictures of an open GOP: not decodable from here
-                index = self._rank.get(frame.pts)
-                if index is None:
-                    continue
-                if index >= len(self._pts):
-                    return
-                yield index, frame
+            self._container.seek(key_pts, stream=self._stream, backward=True, any_frame=False)
         except DECODE_ERRORS as exc:
-            log.debug("decode stopped on %s: %s", self._name, exc)
+            log.debug("seek failed on %s: %s", self._name, exc)
+            return
+        for frame in self._frames():
+            if frame.pts is None or frame.pts < key_pts:
+                continue  # leading pictures of an open GOP: not decodable from here
+            index = self._rank.get(frame.pts)
+            if index is None:
+                continue
+            yield index, frame
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
         rgb = to_rgb8(frame.to_ndarray(format="rgb24"), bgr=False)
