@@ -86,7 +86,7 @@ def test_png_layers_round_trip(run):
 def test_masks_npz_round_trip_and_warning(run, caplog):
     with caplog.at_level(logging.WARNING, logger="everymask"):
         path = export(run, "masks-npz")
-    assert re.search(r"\d+ masks as dense arrays are [\d.]+ GB", caplog.text)
+    assert re.search(r"\d+ masks as dense arrays are [\d.]+ [MG]B", caplog.text)
     parents = {t.track_id: -1 if t.parent is None else t.parent for t in run.tracks()}
     for t in range(T):
         with np.load(path / f"{t:05d}.npz") as z:  # allow_pickle stays False: plain arrays only

@@ -31,8 +31,10 @@ def dense_bytes(run: "Run") -> int:
 
 def write_npz(run: "Run", path: str | Path) -> Path:
     count = sum(run.store.masks_per_frame().values())
-    log.warning("masks-npz: %d masks as dense arrays are %.2f GB uncompressed (compressed on disk); "
-                "tracks.json holds the same masks as RLE", count, dense_bytes(run) / 1e9)
+    size = dense_bytes(run)
+    log.warning("masks-npz: %d masks as dense arrays are %s uncompressed (compressed on disk); "
+                "tracks.json holds the same masks as RLE", count,
+                f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB")
     parents = {t.track_id: -1 if t.parent is None else t.parent for t in run.tracks()}
     h, w = run.input_size
     with atomic_dir(path) as tmp:
