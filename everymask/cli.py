@@ -96,8 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", parents=[common], help="write a run in another format")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--format", default="ytvis", help="ytvis (default)")
+    p.add_argument("--format", default="ytvis",
+                   help="ytvis (default: tracks.json), viewer (viewer/index.html), overlay (overlay.mp4), "
+                        "png (png/layer_K/ 16-bit label maps), coco (coco.json), masks-npz (masks_npz/, large)")
     p.add_argument("-o", "--output", type=Path, help="output path (default: inside the run directory)")
+    p.add_argument("--viewer-max-side", type=int, default=960,
+                   help="viewer: downscale frames whose longer side exceeds this (default 960)")
+    p.add_argument("--overlay-ids", action="store_true", help="overlay: write each track id on its mask")
+
+    p = sub.add_parser("report", parents=[common], help="write report.html with plots of a run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="output path (default: RUN_DIR/report.html)")
 
     p = sub.add_parser("models", parents=[common], help="list known SAM / SAM 2 models and which are present")
     p.add_argument("--json", action="store_true")
@@ -165,8 +174,20 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .api import open_run
     from .export import export
+    options = {"viewer": {"max_side": args.viewer_max_side}, "overlay": {"ids": args.overlay_ids}}
+    if args.viewer_max_side < 1:
+        raise EverymaskError(f"--viewer-max-side {args.viewer_max_side} is invalid: must be >= 1")
     with open_run(args.run_dir) as run:
-        path = export(run, args.format, args.output)
+        path = export(run, args.format, args.output, **options.get(args.format, {}))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .api import open_run
+    from .export.report import write_report
+    with open_run(args.run_dir) as run:
+        path = write_report(run, args.output)
     print(f"wrote {path}")
     return 0
 
@@ -186,7 +207,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "demo": cmd_demo, "models": cmd_models}
+COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "report": cmd_report, "demo": cmd_demo,
+            "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:
