@@ -164,6 +164,7 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
              backend: Backend | None, progress: StageProgress) -> Run:
     t_start = time.perf_counter()
     store = _open_store(source, out_dir, config, options, fresh, progress)
+    owned = backend is None
     try:
         timer = StageTimer()
         backend = backend or load_backend(config, options)
@@ -197,6 +198,8 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
         progress.log(f"done: {len(run.tracks())} tracks over {run.num_frames} frames -> {out_dir}")
         return run
     finally:
+        if owned and backend is not None:
+            backend.close()
         store.close()
 
 
