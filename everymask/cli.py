@@ -51,6 +51,15 @@ def _parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _parse_formats(text: str) -> list[str]:
+    from .export import FORMATS
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     defaults = RunConfig()
     for f in fields(RunConfig):
@@ -88,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[common], help="segment and track a video (resumes an unfinished run)")
     p.add_argument("video", help="a video file or a folder of images")
     p.add_argument("-o", "--output", type=Path, help="run directory (default: runs/<video name>)")
+    p.add_argument("--export", default="ytvis", type=_parse_formats,
+                   help="comma-separated formats to write when the run ends (default ytvis = tracks.json; "
+                        "also viewer, overlay, png, coco, masks-npz)")
     _add_run_options(p)
 
     p = sub.add_parser("info", parents=[common], help="summarise a run directory")
@@ -140,10 +152,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.output or Path("runs") / Path(args.video).stem
     run = segment_video(args.video, out, config, options=options, fresh=args.fresh,
                         progress=StageProgress(quiet=args.quiet))
+    from .export import export
+    written = [run.dir / "tracks.json"]
+    for fmt in args.export:
+        if fmt != "ytvis":
+            written.append(export(run, fmt))
     s = run.summary()
     print(f"{s['tracks']} tracks, {s['masks_per_frame']:.1f} masks/frame over {s['num_frames']} frames "
           f"in {s['seconds']:.1f}s ({s['status']})")
-    print(f"results: {run.dir / 'tracks.json'}  (store: {run.dir / 'everymask.sqlite'}, summary: {run.dir / 'summary.json'})")
+    for path in written:
+        shown = path / "index.html" if path.is_dir() and (path / "index.html").exists() else path
+        print(f"results: {shown}")
+    print(f"store:   {run.dir / 'everymask.sqlite'}  (everymask info {run.dir})")
     return 0
 
 
@@ -196,8 +216,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sample = Path(__file__).parent / "data" / "sample.mp4"
     if not sample.exists():
         raise EverymaskError(f"the sample clip {sample} is missing from this install; reinstall everymask")
-    ns = build_parser().parse_args(["run", str(sample), "-o", str(args.output), "--backend", "classic"]
-                                   + (["--quiet"] if args.quiet else []))
+    ns = build_parser().parse_args(["run", str(sample), "-o", str(args.output), "--backend", "classic",
+                                    "--export", "ytvis,viewer"] + (["--quiet"] if args.quiet else []))
     return cmd_run(ns)
 
 
