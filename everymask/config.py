@@ -26,6 +26,7 @@ class RunConfig:
     min_area: float = 0.0005           # generated masks under this fraction of the frame are dropped
     match_iou: float = 0.8             # propagated vs key-frame mask: same object above this IoU
     vanish_area: float = 0.0006        # a propagated mask under this fraction of the frame ends
+    merge_copies: bool = False         # carried masks that copy another object merge and stop (fewer masks)
     max_side: int = 0                  # downscale frames whose longer side exceeds this (0: never)
     # mask generator (names as in SAM's automatic mask generator)
     points_per_side: int = 32

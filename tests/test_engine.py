@@ -139,8 +139,23 @@ def test_match_is_one_to_one_above_threshold_and_absorbs_duplicates():
     assert match([box(SIZE, 0, 5, 10, 10)], g, 0.8) == []  # IoU 1/3
     # a second arrival on the same object (IoU 0.9 > 0.8) merges there too instead of going on
     dup = [box(SIZE, 0, 0, 10, 10), box(SIZE, 0, 0, 9, 10)]
-    assert match(dup, g[:1], 0.8) == [(0, 0, 1.0), (1, 0, 0.9)]
-    assert match(dup, g[:1], 0.95) == [(0, 0, 1.0)]
+    assert match(dup, g[:1], 0.8, duplicates=True) == [(0, 0, 1.0), (1, 0, 0.9)]
+    assert match(dup, g[:1], 0.8) == [(0, 0, 1.0)]
+    assert match(dup, g[:1], 0.95, duplicates=True) == [(0, 0, 1.0)]
+
+
+def test_merge_copies_stops_a_carried_copy_of_a_tracked_object(tmp_path):
+    # object 2 is hidden from the generator on every key frame but 10 and nearly coincides with object 1
+    # (IoU 0.9): where it arrives at key frames 5 and 15 it is a copy of object 1's key mask. Plain, it
+    # goes on to both ends; with merge_copies it stops there (it cannot merge: it was generated on
+    # frame 10 beside object 1, and one key frame's masks never join one track)
+    truth = {1: {t: box(SIZE, 2, 2, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 2, 2, 9, 10) for t in range(T)}}
+    missed = {(2, k) for k in (0, 5, 15, 20, 22)}
+    plain, _ = run_replay(tmp_path, truth, missed=missed, name="plain")
+    merged, _ = run_replay(tmp_path, truth, missed=missed, config=CONFIG.replace(merge_copies=True), name="merged")
+    assert spans(plain) == [(1, 0, 22, 23), (2, 0, 22, 23)]
+    assert spans(merged) == [(1, 0, 22, 23), (2, 5, 15, 11)]
 
 
 def test_resolve_ids_refuses_two_masks_of_one_key_frame():

@@ -10,20 +10,21 @@ from scipy.optimize import linear_sum_assignment
 from ..masks import RLE, iou_matrix
 
 
-def match(arrivals: Sequence[RLE], generated: Sequence[RLE], min_iou: float) -> list[tuple[int, int, float]]:
+def match(arrivals: Sequence[RLE], generated: Sequence[RLE], min_iou: float,
+          duplicates: bool = False) -> list[tuple[int, int, float]]:
     """Arrivals that are a key-frame mask's object: pairs (i, j, iou) with iou > min_iou.
 
-    The Hungarian assignment on IoU pairs arrivals and key-frame masks one to one. An arrival
-    left out of it that still overlaps some key-frame mask above min_iou is a duplicate of that
-    mask's object (two tracks that converged on one object): it is paired with its best such
-    mask as well, so it merges there instead of going on as a second copy.
+    The Hungarian assignment on IoU pairs arrivals and key-frame masks one to one (the method).
+    With `duplicates`, an arrival left out of it that still overlaps some key-frame mask above
+    min_iou is taken as a copy of that mask's object (two tracks that converged on one object):
+    it is paired with its best such mask as well, so it merges there instead of going on.
     """
     if not arrivals or not generated:
         return []
     iou = iou_matrix(arrivals, generated)
     rows, cols = linear_sum_assignment(iou, maximize=True)
     pairs = {int(i): (int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > min_iou}
-    for i in range(len(arrivals)):
+    for i in range(len(arrivals) if duplicates else 0):
         if i not in pairs:
             j = int(iou[i].argmax())
             if iou[i, j] > min_iou:

@@ -135,14 +135,16 @@ class Runner:
     def _match(self, k: int, direction: int, arrivals: list[MaskRow], generated: list[MaskRow]):
         """Match arrivals to the key frame's masks -> (arrivals that go on, merge edges).
 
-        Arrivals above match_iou with a key-frame mask merge with it and stop; of the rest, copies
-        of one object (above match_iou with each other) merge and only the oldest goes on.
+        Matched arrivals merge with their key-frame mask and stop. With `merge_copies`, arrivals
+        above match_iou with any key-frame mask do too, and of the rest, copies of one object
+        (above match_iou with each other) merge and only the oldest goes on.
         """
-        pairs = match([a.rle for a in arrivals], [g.rle for g in generated], self.config.match_iou)
+        dedupe = self.config.merge_copies
+        pairs = match([a.rle for a in arrivals], [g.rle for g in generated], self.config.match_iou, dedupe)
         matched = {i for i, _, _ in pairs}
         merges = [(arrivals[i].pid, generated[j].pid, iou, k, direction) for i, j, iou in pairs]
         rest = [a for n, a in enumerate(arrivals) if n not in matched]
-        copies = absorb_duplicates([a.rle for a in rest], self.config.match_iou)
+        copies = absorb_duplicates([a.rle for a in rest], self.config.match_iou) if dedupe else []
         merges += [(rest[i].pid, rest[j].pid, iou, k, direction) for i, j, iou in copies]
         absorbed = {i for i, _, _ in copies}
         return [a for n, a in enumerate(rest) if n not in absorbed], merges
