@@ -44,8 +44,8 @@ SAM2_ARGS = ["--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--point
 
 # -- inputs ---------------------------------------------------------------------------------
 
-def write_looped(video: Path, out: Path, loops: int) -> Path:
-    """`video` played `loops` times in a row, re-encoded with PyAV (H.264, every frame kept).
+def write_looped(video: Path, out: Path, loops: int, frames: int = 0) -> Path:
+    """`video` (its first `frames` if > 0) played `loops` times in a row, re-encoded with PyAV.
 
     Why a file and not a looping FrameSource: the measurement must take the same path a user's
     long video takes (PyAV index, seek and decode cache).
@@ -59,8 +59,9 @@ def write_looped(video: Path, out: Path, loops: int) -> Path:
         stream.height, stream.width = src.size
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast", "g": str(max(1, round(src.fps)))}
+        n = min(frames, len(src)) if frames > 0 else len(src)
         for _ in range(loops):
-            for i in range(len(src)):
+            for i in range(n):
                 for packet in stream.encode(av.VideoFrame.from_ndarray(src.frame(i), format="rgb24")):
                     container.mux(packet)
         for packet in stream.encode():
@@ -144,7 +145,7 @@ def figures(s: dict[str, Any]) -> dict[str, Any]:
 
 # -- the benchmark --------------------------------------------------------------------------
 
-def bench(backend: str, video: Path, loops: int, threads: int, workdir: Path) -> dict[str, Any]:
+def bench(backend: str, video: Path, loops: int, threads: int, workdir: Path, frames: int = 0) -> dict[str, Any]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -152,6 +153,8 @@ def bench(backend: str, video: Path, loops: int, threads: int, workdir: Path) ->
     if backend == "sam2":
         args += ["--checkpoint", str(tiny_sam2_checkpoint(workdir / "sam2-tiny")), "--device", "cpu", *SAM2_ARGS]
     load_before = os.getloadavg()
+    if frames:
+        video = write_looped(video, workdir / f"first{frames}.mp4", 1, frames)
     main = run_cli(video, workdir / "run", args, env)
     looped = write_looped(video, workdir / f"looped{loops}x.mp4", loops)
     long = run_cli(looped, workdir / "run_looped", args, env)
@@ -212,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=["classic", "sam2"], default="classic")
     ap.add_argument("--video", type=Path, default=None, help=f"input video (default {SAMPLE.name})")
     ap.add_argument("--loops", type=int, default=8, help="the long run plays the video this many times")
+    ap.add_argument("--frames", type=int, default=0,
+                    help="use only the first N frames (re-encoded), for both runs (default: all)")
     ap.add_argument("--threads", type=int, default=None,
                     help="OMP threads of the runs (default: 1 for sam2, whose tiny model loses to thread hand-offs)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         video, loops = args.video or SAMPLE, args.loops
         if args.smoke:
             video, loops = args.video or write_smoke_clip(work / "smoke.mp4"), 2
-        result = bench(args.backend, video, loops, threads, work)
+        result = bench(args.backend, video, loops, threads, work, args.frames)
     result["smoke"] = bool(args.smoke)
     print(json.dumps(result, indent=1) if args.json else table(result))
     return 0
