@@ -189,6 +189,28 @@ def bench(backend: str, video: Path, loops: int, threads: int, workdir: Path, fr
     return out
 
 
+def tradeoff(backend: str, video: Path, workdir: Path, budgets: list[str], coverages: list[str],
+             threads: int) -> list[dict[str, Any]]:
+    """Time against coverage and tracks, one CLI run per `--time-budget` / `--coverage-target` value.
+
+    Why: the budgets trade completeness for time; a user picks a value from this curve.
+    """
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    args = ["--backend", backend]
+    if backend == "sam2":
+        args += ["--checkpoint", str(tiny_sam2_checkpoint(workdir / "sam2-tiny")), "--device", "cpu", *SAM2_ARGS]
+    rows = []
+    for flag, values in (("--coverage-target", coverages), ("--time-budget", budgets)):
+        for value in values:
+            s = run_cli(video, workdir / f"tradeoff{len(rows)}", args + [flag, value], env)
+            rows.append({"flag": flag, "value": value, "seconds": figures(s)["seconds"], "status": s["status"],
+                         "coverage_mean": s["coverage_mean"], "coverage_min": s["coverage_min"], "tracks": s["tracks"],
+                         "masks_per_frame": s["masks_per_frame"]})
+    return rows
+
+
 def table(r: dict[str, Any]) -> str:
     lines = [f"everymask bench: backend {r['backend']}, {Path(r['video']).name} ({r['frames']} frames, "
              f"{r['size'][1]}x{r['size'][0]}), {r['machine']['cpus']} CPUs, load {r['machine']['load_before'][0]}",
@@ -222,12 +244,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--smoke", action="store_true", help="a tiny synthetic clip, 2 loops: seconds, for CI")
     ap.add_argument("--keep", type=Path, default=None, help="keep the run directories here")
+    ap.add_argument("--tradeoff", action="store_true",
+                    help="instead: time, coverage and tracks for each --budgets and --coverages value")
+    ap.add_argument("--budgets", default="5s,15s,30s", help="--time-budget values for --tradeoff")
+    ap.add_argument("--coverages", default="1.0,0.98,0.9,0.7", help="--coverage-target values for --tradeoff")
     args = ap.parse_args(argv)
     threads = args.threads if args.threads is not None else (1 if args.backend == "sam2" else 0)
     with tempfile.TemporaryDirectory(prefix="everymask-bench-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         video, loops = args.video or SAMPLE, args.loops
+        if args.tradeoff:
+            if args.frames:
+                video = write_looped(video, work / f"first{args.frames}.mp4", 1, args.frames)
+            rows = tradeoff(args.backend, video, work, [v for v in args.budgets.split(",") if v],
+                            [v for v in args.coverages.split(",") if v], threads)
+            if args.json:
+                print(json.dumps(rows, indent=1))
+            else:
+                print(f"{'flag':<18} {'value':>6} {'seconds':>8} {'coverage':>9} {'min':>6} {'tracks':>7} {'masks/frame':>12}  status")
+                for r in rows:
+                    print(f"{r['flag']:<18} {r['value']:>6} {r['seconds']:8.2f} {r['coverage_mean']:9.4f} "
+                          f"{r['coverage_min']:6.3f} {r['tracks']:7d} {r['masks_per_frame']:12.1f}  {r['status']}")
+            return 0
         if args.smoke:
             video, loops = args.video or write_smoke_clip(work / "smoke.mp4"), 2
         result = bench(args.backend, video, loops, threads, work, args.frames)
