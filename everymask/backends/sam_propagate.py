@@ -56,13 +56,15 @@ class Sam2Propagator:
         chunks = [slice(i, i + self.max_batch) for i in range(0, len(seeds), self.max_batch)]
         for c in range(len(chunks)):
             session.obj_id_to_idx(c)
-        dense = torch.from_numpy(seeds.to_dense())
         seed_logits = []
         for t in [start, *frames]:
             feats = self._features(source, t)
             logits, scores = [], []
             for c, sl in enumerate(chunks):
-                mask_in = masks_to_input(dense[sl].to(self.device), self.size) if t == start else None
+                mask_in = None
+                if t == start:  # decode one chunk at a time: N full-resolution masks can be large
+                    dense = torch.from_numpy(seeds.select(np.arange(len(seeds))[sl]).to_dense())
+                    mask_in = masks_to_input(dense.to(self.device), self.size)
                 with self.autocast():
                     low, obj = self._step(session, c, t, feats, mask_in, reverse=step < 0, n_frames=len(source))
                 if t == start:
