@@ -42,4 +42,4 @@ def load_classic_backend(config: RunConfig, options: RuntimeOptions | None = Non
             "superpixel_s": round(superpixels.seconds, 3),
         }
 
-    return Backend(name="classic", generator=generator, propagator=propagator, stats=stats)
+    return Backend(name="classic", generator=generator, propagator=propagator, stats=stats, close=flows.close)

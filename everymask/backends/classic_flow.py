@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator
 
 import cv2
@@ -35,7 +36,9 @@ class FlowCache:
 
     The engine's backward cascade carries unmatched masks several windows back, so the cache
     holds many pairs; flows are kept as float16 (0.06 px steps below 128 px: far finer than
-    the nearest-pixel warp that uses them) to halve the memory.
+    the nearest-pixel warp that uses them) to halve the memory. `prefetch` computes the pairs a
+    propagation will need on one worker thread (OpenCV releases the GIL), so flow for the next
+    frame runs on the second core while the current frame's masks are warped and encoded.
     """
 
     def __init__(self, max_bytes: int = 256 << 20, work_side: int = 640,
@@ -45,8 +48,51 @@ class FlowCache:
         self._pairs: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._bytes = 0
         self._gray: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._preset = preset
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[tuple[int, int], Future] = {}
         self.computed = self.hits = 0
         self.seconds = 0.0
+
+    def _compute(self, dis: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        t0 = time.perf_counter()
+        pair = (dis.calc(a, b, None).astype(np.float16), dis.calc(b, a, None).astype(np.float16))
+        return pair[0], pair[1], time.perf_counter() - t0
+
+    def prefetch(self, source: FrameSource, keys: list[tuple[int, int]]) -> None:
+        """Start computing these (lo, hi) pairs in the background (frames are read here, on the
+        caller's thread, since a video decoder need not be thread-safe)."""
+        for k, fut in list(self._pending.items()):      # finished but never asked for: cache them
+            if fut.done():
+                del self._pending[k]
+                self._store(k, fut.result())
+        todo = [k for k in keys if k not in self._pairs and k not in self._pending]
+        if not todo:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="everymask-flow")
+            self._worker_dis = cv2.DISOpticalFlow_create(self._preset)
+        for k in todo:
+            a, b = self._frame(source, k[0]), self._frame(source, k[1])
+            self._pending[k] = self._pool.submit(self._compute, self._worker_dis, a, b)
+
+    def _store(self, key: tuple[int, int], result: tuple[np.ndarray, np.ndarray, float]) -> tuple[np.ndarray, np.ndarray]:
+        fwd16, bwd16, seconds = result
+        pair = (fwd16, bwd16)
+        self._pairs[key] = pair
+        self._bytes += fwd16.nbytes * 2
+        while self._bytes > self.max_bytes and len(self._pairs) > 1:
+            _, old = self._pairs.popitem(last=False)
+            self._bytes -= old[0].nbytes * 2
+        self.computed += 1
+        self.seconds += seconds
+        return pair
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
 
     def _frame(self, source: FrameSource, i: int) -> np.ndarray:
         g = self._gray.get(i)
@@ -58,7 +104,7 @@ class FlowCache:
                 img = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
             g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             self._gray[i] = g
-            while len(self._gray) > 4:
+            while len(self._gray) > 16:
                 self._gray.popitem(last=False)
         return g
 
@@ -67,16 +113,10 @@ class FlowCache:
         key = (min(src, dst), max(src, dst))
         pair = self._pairs.get(key)
         if pair is None:
-            t0 = time.perf_counter()
-            a, b = self._frame(source, key[0]), self._frame(source, key[1])
-            pair = (self._dis.calc(a, b, None).astype(np.float16), self._dis.calc(b, a, None).astype(np.float16))
-            self._pairs[key] = pair
-            self._bytes += pair[0].nbytes * 2
-            while self._bytes > self.max_bytes and len(self._pairs) > 1:
-                _, old = self._pairs.popitem(last=False)
-                self._bytes -= old[0].nbytes * 2
-            self.computed += 1
-            self.seconds += time.perf_counter() - t0
+            fut = self._pending.pop(key, None)
+            result = fut.result() if fut is not None else self._compute(
+                self._dis, self._frame(source, key[0]), self._frame(source, key[1]))
+            pair = self._store(key, result)
         else:
             self._pairs.move_to_end(key)
             self.hits += 1
@@ -177,6 +217,7 @@ class FlowPropagator:
         packed = np.packbits(dense.transpose(2, 1, 0), axis=0)   # B x W x H
         del dense
         step = 1 if stop > start else -1
+        self.flows.prefetch(source, [(min(t, t + step), max(t, t + step)) for t in range(start, stop, step)])
         cur = start
         for t in range(start + step, stop + step, step):
             to_src, to_dst = self.flows.flow(source, cur, t, size)
