@@ -95,15 +95,19 @@ def segment_video(video: str | Path | FrameSource, out_dir: str | Path, config: 
     out_dir = Path(out_dir)
     source = _open_source(video, config, options)
     try:
+        if options.executor != "local":
+            return _segment_windows(video, source, out_dir, config, options, fresh, backend, progress)
         return _segment(source, out_dir, config, options, fresh, backend, progress)
     finally:
         if isinstance(video, (str, Path)):
             source.close()
 
 
-def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: RuntimeOptions, fresh: bool,
-             backend: Backend | None, progress: StageProgress) -> Run:
-    t_start = time.perf_counter()
+def _open_store(source: FrameSource, out_dir: Path, config: RunConfig, options: RuntimeOptions, fresh: bool,
+                progress: StageProgress) -> RunStore:
+    """Open (or create) the run's store; a resume must also cut the work the same way."""
+    from .executors import execution_mode
+    from .executors.window_store import WindowTables
     if len(source) == 0:
         raise EverymaskError(f"{source.path} has no frames to segment")
     prepare_run_dir(out_dir, fresh)
@@ -111,13 +115,57 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
     store = RunStore.open(out_dir)
     try:
         new = check_resume(store, config, fingerprint, str(source.path))
+        mode = execution_mode(options)
         if new:
             store.set_meta({"schema_version": str(SCHEMA_VERSION), "config": config.to_json(),
                             "fingerprint": fingerprint, "source": str(source.path), "num_frames": len(source),
                             "size": list(source.size), "input_size": list(source.input_size),
-                            "fps": float(source.fps or 30.0), "created": time.time()})
+                            "fps": float(source.fps or 30.0), "created": time.time(), "execution": mode})
         else:
-            progress.log(f"resuming the run in {out_dir} ({len(store.done_units())} units already done)")
+            stored = store.get_meta().get("execution", "units")
+            if stored != mode:
+                raise EverymaskError(f"{out_dir} holds a run cut as {stored!r}, not {mode!r}: resume it with the "
+                                     "executor (and window size) it started with, or add --fresh")
+            done = len(store.done_units()) if mode == "units" else len(WindowTables(store).done())
+            progress.log(f"resuming the run in {out_dir} ({done} {'units' if mode == 'units' else 'windows'} "
+                         "already done)")
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _segment_windows(video: str | Path | FrameSource, source: FrameSource, out_dir: Path, config: RunConfig,
+                     options: RuntimeOptions, fresh: bool, backend: Backend | None, progress: StageProgress) -> Run:
+    """Windows of key frames, run here or on Ray, stitched into one set of tracks (executors/)."""
+    from .executors import run_windowed
+    t_start = time.perf_counter()
+    store = _open_store(source, out_dir, config, options, fresh, progress)
+    try:
+        timer = StageTimer()
+        deadline = time.monotonic() + options.time_budget_s if options.time_budget_s > 0 else None
+        run_windowed(video, source, store, config, options, backend, progress, timer, deadline)
+        stats = Backend(options.executor, None, None, stats=lambda: {"worker_stage_seconds": json.loads(
+            store.get_meta().get("worker_stage_seconds", "{}"))})
+        _add_timings(store, timer, stats)
+        run = Run(out_dir)
+        timer = StageTimer()
+        with timer.stage("export"):
+            write_ytvis(run, out_dir / "tracks.json")
+        _add_timings(store, timer, stats, only=("export",))
+        _write_summary(run, store, stats, time.perf_counter() - t_start)
+        progress.log(f"done: {len(run.tracks())} tracks over {run.num_frames} frames -> {out_dir}")
+        return run
+    finally:
+        store.close()
+
+
+def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: RuntimeOptions, fresh: bool,
+             backend: Backend | None, progress: StageProgress) -> Run:
+    t_start = time.perf_counter()
+    store = _open_store(source, out_dir, config, options, fresh, progress)
+    owned = backend is None
+    try:
         timer = StageTimer()
         t_load = time.perf_counter()
         backend = backend or load_backend(config, options)
@@ -152,6 +200,8 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
         progress.log(f"done: {len(run.tracks())} tracks over {run.num_frames} frames -> {out_dir}")
         return run
     finally:
+        if owned and backend is not None:
+            backend.close()
         store.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -29,8 +30,10 @@ KNOBS = {
     "box_nms_thresh": "generator box NMS IoU (default 0.7)",
     "crop_n_layers": "generator crop layers (default 0)",
     "min_mask_region_area": "remove holes and islands under this many pixels (default 0)",
-    "model": "model name (see `everymask models`) for sam2/sam",
-    "checkpoint": "a checkpoint file or hub-style folder for sam2/sam",
+    "model": "model name (see `everymask models`): tiny, small, base-plus, large (default) for sam2; "
+             "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator (vit-h+tiny)",
+    "checkpoint": "a .safetensors file or hub-style folder for sam2/sam; for sam, A" + os.pathsep
+                  + "B gives the SAM and the SAM 2 checkpoints",
     "schedule": "shared (each frame encoded once) or original (per task, as the original method)",
     "min_track_area": "drop tracks whose area stays under this fraction of the frame (default 0)",
     "coverage_target": "per key frame, keep masks largest first only until they cover this fraction of the "
@@ -48,6 +51,15 @@ def _parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def _parse_formats(text: str) -> list[str]:
+    from .export import FORMATS
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     defaults = RunConfig()
     for f in fields(RunConfig):
@@ -63,6 +75,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-budget", type=_parse_duration, default=0.0,
                    help="stop starting new work after this long (e.g. 10m), export what exists; rerun to go on")
     p.add_argument("--fresh", action="store_true", help="discard a previous run in the output directory")
+    p.add_argument("--executor", default="local", choices=["local", "ray", "windows"],
+                   help="local: one process (default); ray: windows of key frames on Ray workers; "
+                        "windows: the same windows one after another in this process")
+    p.add_argument("--workers", type=int, default=0,
+                   help="ray: number of workers (default: one per GPU, else one per CPU)")
+    p.add_argument("--ray-address", default="",
+                   help="ray: join this cluster (auto, or host:port); default: start a local Ray")
+    p.add_argument("--window-keys", type=int, default=20,
+                   help="ray/windows: key frames per window, adjacent windows share one (default 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[common], help="segment and track a video (resumes an unfinished run)")
     p.add_argument("video", help="a video file or a folder of images")
     p.add_argument("-o", "--output", type=Path, help="run directory (default: runs/<video name>)")
+    p.add_argument("--export", default="ytvis", type=_parse_formats,
+                   help="comma-separated formats to write when the run ends (default ytvis = tracks.json; "
+                        "also viewer, overlay, png, coco, masks-npz)")
     _add_run_options(p)
 
     p = sub.add_parser("info", parents=[common], help="summarise a run directory")
@@ -84,8 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", parents=[common], help="write a run in another format")
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--format", default="ytvis", help="ytvis (default)")
+    p.add_argument("--format", default="ytvis",
+                   help="ytvis (default: tracks.json), viewer (viewer/index.html), overlay (overlay.mp4), "
+                        "png (png/layer_K/ 16-bit label maps), coco (coco.json), masks-npz (masks_npz/, large)")
     p.add_argument("-o", "--output", type=Path, help="output path (default: inside the run directory)")
+    p.add_argument("--viewer-max-side", type=int, default=960,
+                   help="viewer: downscale frames whose longer side exceeds this (default 960)")
+    p.add_argument("--overlay-ids", action="store_true", help="overlay: write each track id on its mask")
+
+    p = sub.add_parser("report", parents=[common], help="write report.html with plots of a run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="output path (default: RUN_DIR/report.html)")
+
+    p = sub.add_parser("models", parents=[common], help="list known SAM / SAM 2 models and which are present")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("demo", parents=[common], help="run the classic backend on the bundled sample clip")
     p.add_argument("-o", "--output", type=Path, default=Path("runs/demo"))
@@ -106,15 +142,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     if args.feature_cache_mb < 0:
         raise EverymaskError(f"--feature-cache-mb {args.feature_cache_mb} is invalid: must be >= 0")
+    if args.workers < 0:
+        raise EverymaskError(f"--workers {args.workers} is invalid: must be >= 0 (0: one per GPU or CPU)")
+    if args.window_keys < 2:
+        raise EverymaskError(f"--window-keys {args.window_keys} is invalid: a window needs at least 2 key frames")
     options = RuntimeOptions(device=args.device, feature_cache_mb=args.feature_cache_mb,
-                             time_budget_s=args.time_budget, progress=not args.quiet)
+                             time_budget_s=args.time_budget, progress=not args.quiet, executor=args.executor,
+                             workers=args.workers, ray_address=args.ray_address, window_keys=args.window_keys)
     out = args.output or Path("runs") / Path(args.video).stem
     run = segment_video(args.video, out, config, options=options, fresh=args.fresh,
                         progress=StageProgress(quiet=args.quiet))
+    from .export import export
+    written = [run.dir / "tracks.json"]
+    for fmt in args.export:
+        if fmt != "ytvis":
+            written.append(export(run, fmt))
     s = run.summary()
     print(f"{s['tracks']} tracks, {s['masks_per_frame']:.1f} masks/frame over {s['num_frames']} frames "
           f"in {s['seconds']:.1f}s ({s['status']})")
-    print(f"results: {run.dir / 'tracks.json'}  (store: {run.dir / 'everymask.sqlite'}, summary: {run.dir / 'summary.json'})")
+    for path in written:
+        shown = path / "index.html" if path.is_dir() and (path / "index.html").exists() else path
+        print(f"results: {shown}")
+    print(f"store:   {run.dir / 'everymask.sqlite'}  (everymask info {run.dir})")
     return 0
 
 
@@ -145,8 +194,20 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .api import open_run
     from .export import export
+    options = {"viewer": {"max_side": args.viewer_max_side}, "overlay": {"ids": args.overlay_ids}}
+    if args.viewer_max_side < 1:
+        raise EverymaskError(f"--viewer-max-side {args.viewer_max_side} is invalid: must be >= 1")
     with open_run(args.run_dir) as run:
-        path = export(run, args.format, args.output)
+        path = export(run, args.format, args.output, **options.get(args.format, {}))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .api import open_run
+    from .export.report import write_report
+    with open_run(args.run_dir) as run:
+        path = write_report(run, args.output)
     print(f"wrote {path}")
     return 0
 
@@ -155,12 +216,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sample = Path(__file__).parent / "data" / "sample.mp4"
     if not sample.exists():
         raise EverymaskError(f"the sample clip {sample} is missing from this install; reinstall everymask")
-    ns = build_parser().parse_args(["run", str(sample), "-o", str(args.output), "--backend", "classic"]
-                                   + (["--quiet"] if args.quiet else []))
+    ns = build_parser().parse_args(["run", str(sample), "-o", str(args.output), "--backend", "classic",
+                                    "--export", "ytvis,viewer"] + (["--quiet"] if args.quiet else []))
     return cmd_run(ns)
 
 
-COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "demo": cmd_demo}
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models_cli import format_models, list_models
+    print(format_models(list_models(), as_json=args.json))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "info": cmd_info, "export": cmd_export, "report": cmd_report, "demo": cmd_demo,
+            "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,3 +131,11 @@ class RuntimeOptions:
     frame_cache: int = 32              # decoded frames kept in memory
     time_budget_s: float = 0.0         # 0: no budget
     progress: bool = True
+    # where the work runs (executors/): local = the engine in this process; windows = windows of
+    # key frames one after another here; ray = those windows on Ray workers. windows and ray give
+    # the same tracks; window_keys and halo_keys are recorded in the store and a resume must use the same.
+    executor: str = "local"            # local | windows | ray
+    workers: int = 0                   # ray: number of workers (0: one per GPU, else one per CPU)
+    ray_address: str = ""              # ray: "" starts a local Ray, "auto" or host:port joins a cluster
+    window_keys: int = 20              # key frames per window (adjacent windows share one)
+    halo_keys: int = 2                 # key-frame intervals a window carries unmatched masks past its edge

@@ -16,6 +16,10 @@ OUTPUT_NAMES = (STORE_NAME, STORE_NAME + "-wal", STORE_NAME + "-shm", "tracks.js
                 "viewer", "overlay.mp4", "png", "coco.json", "masks_npz", "report.html")
 
 
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
+
+
 def prepare_run_dir(out_dir: Path, fresh: bool) -> None:
     """Create `out_dir` or check it is ours and writable; with `fresh`, clear our outputs first."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -38,7 +42,7 @@ def prepare_run_dir(out_dir: Path, fresh: bool) -> None:
             out_dir.mkdir(parents=True)
         except OSError as e:
             raise EverymaskError(f"cannot create output directory {out_dir}: {e.strerror}") from None
-    if not os.access(out_dir, os.W_OK | os.X_OK):
+    if not _writable(out_dir):
         raise EverymaskError(f"output directory {out_dir} is not writable; choose another with -o")
     for stale in out_dir.glob(".*.tmp-*"):  # half-written exports of a killed run
         if stale.is_file():

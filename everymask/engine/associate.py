@@ -31,6 +31,27 @@ def match(arrivals: Sequence[RLE], generated: Sequence[RLE], min_iou: float) -> 
     return [pairs[i] for i in sorted(pairs)]
 
 
+def absorb_duplicates(masks: Sequence[RLE], min_iou: float) -> list[tuple[int, int, float]]:
+    """Masks that go on together but are one object: pairs (i, j, iou), i a copy of kept mask j.
+
+    Unmatched arrivals carry on into the next window; two of them above min_iou with each other
+    would go on as two copies of one track. The first in the given order (the engine passes the
+    oldest id first) is kept, the others merge into it and stop.
+    """
+    if len(masks) < 2:
+        return []
+    iou = iou_matrix(masks, masks)
+    kept: list[int] = []
+    out = []
+    for i in range(len(masks)):
+        best = max(kept, key=lambda j: iou[i, j], default=None)
+        if best is not None and iou[i, best] > min_iou:
+            out.append((i, best, float(iou[i, best])))
+        else:
+            kept.append(i)
+    return out
+
+
 def resolve_ids(pids: Iterable[int], edges: Sequence[tuple[int, int, float]],
                 group_of: dict[int, int] | None = None, key_of=None) -> dict[int, int]:
     """Union the ids joined by `edges` -> {pid: root pid (the smallest in its track)}.

@@ -18,7 +18,7 @@ from ..masks import Masks, covering_prefix
 from ..store import BACKWARD, FORWARD, GENERATED, MaskRow, RunStore
 from ..timing import StageTimer
 from ..video.base import FrameSource
-from .associate import match
+from .associate import absorb_duplicates, match
 from .schedule import PID_BASE, bwd_unit, fwd_unit, gen_unit, key_frames, pid_of
 
 
@@ -133,11 +133,19 @@ class Runner:
         return "propagate", sum(r.frame == self.keys[j - 1] for r in rows), rows, merges
 
     def _match(self, k: int, direction: int, arrivals: list[MaskRow], generated: list[MaskRow]):
-        """Hungarian matching of arrivals to the key frame's masks -> (unmatched arrivals, merges)."""
+        """Match arrivals to the key frame's masks -> (arrivals that go on, merge edges).
+
+        Arrivals above match_iou with a key-frame mask merge with it and stop; of the rest, copies
+        of one object (above match_iou with each other) merge and only the oldest goes on.
+        """
         pairs = match([a.rle for a in arrivals], [g.rle for g in generated], self.config.match_iou)
         matched = {i for i, _, _ in pairs}
         merges = [(arrivals[i].pid, generated[j].pid, iou, k, direction) for i, j, iou in pairs]
-        return [a for n, a in enumerate(arrivals) if n not in matched], merges
+        rest = [a for n, a in enumerate(arrivals) if n not in matched]
+        copies = absorb_duplicates([a.rle for a in rest], self.config.match_iou)
+        merges += [(rest[i].pid, rest[j].pid, iou, k, direction) for i, j, iou in copies]
+        absorbed = {i for i, _, _ in copies}
+        return [a for n, a in enumerate(rest) if n not in absorbed], merges
 
     def _propagate(self, start: int, stop: int, seeds: list[MaskRow], direction: int) -> list[MaskRow]:
         """Propagate seeds start -> stop; a mask ends at the first frame its area is under vanish_area."""

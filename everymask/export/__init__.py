@@ -1,23 +1,34 @@
-"""Export formats: name -> writer(run, path). Each writes atomically (temp file + rename)."""
+"""Export formats: name -> writer(run, path, **options). Each writes atomically (temp file + rename)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from .coco import write_coco
+from .npz import write_npz
+from .overlay import write_overlay
+from .png_layers import write_png_layers
+from .viewer import write_viewer
 from .ytvis import write_ytvis
 
 if TYPE_CHECKING:
     from ..api import Run
 
 # format name -> (writer, default output name inside the run directory)
-FORMATS: dict[str, tuple[Callable[["Run", Path], Path], str]] = {
+FORMATS: dict[str, tuple[Callable[..., Path], str]] = {
     "ytvis": (write_ytvis, "tracks.json"),
+    "viewer": (write_viewer, "viewer"),
+    "overlay": (write_overlay, "overlay.mp4"),
+    "png": (write_png_layers, "png"),
+    "coco": (write_coco, "coco.json"),
+    "masks-npz": (write_npz, "masks_npz"),
 }
 
 
-def export(run: "Run", fmt: str, path: str | Path | None = None) -> Path:
+def export(run: "Run", fmt: str, path: str | Path | None = None, **options: Any) -> Path:
+    """Write `run` as `fmt`; `options` are the writer's keyword arguments (e.g. max_side for the viewer)."""
     from ..errors import EverymaskError
     if fmt not in FORMATS:
         raise EverymaskError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     writer, default = FORMATS[fmt]
-    return writer(run, Path(path) if path else run.dir / default)
+    return writer(run, Path(path) if path else run.dir / default, **options)

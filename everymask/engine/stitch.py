@@ -1,0 +1,234 @@
+"""Stitch the tracks of windows into one set of tracks with ids 1..N by first appearance.
+
+Adjacent windows both hold masks on their shared key frame. Their tracks there are matched
+one-to-one by IoU (Hungarian, > match_iou), the association the engine uses inside a window; a
+deterministic generator makes the generated masks identical (IoU 1), but matching by IoU keeps
+this right for any backend, and also joins an object the generator missed on the shared key
+frame (one window's forward arrival meets the other's backward arrival there).
+
+Then the same two streaming passes as `finalize`: per frame one mask per track (the one
+propagated over the fewest frames), extents, ids by first appearance (ties broken by the
+smallest provisional id, as finalize does), and the part-of hierarchy. Everything is keyed by
+window index and frame, so the result never depends on which worker ran a window or when it
+finished.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..config import RunConfig
+from ..masks import union_area
+from ..store import GENERATED, RunStore, TrackRow
+from ..timing import StageTimer
+from .associate import match, pick_representatives
+from .hierarchy import PartOfCounter
+from .schedule import PID_BASE, origin_of
+from .windows import Window
+
+# (window index, window-local root pid, pid, direction, area, RLE counts)
+StitchRow = tuple[int, int, int, int, int, bytes]
+
+
+@dataclass
+class _Extent:
+    first: int
+    last: int
+    count: int = 0
+    area_sum: float = 0.0
+    max_area: int = 0
+
+
+@dataclass
+class Stitch:
+    """The joins between windows' tracks, and where a halo track stops counting.
+
+    `edges`: ((w, root), (w + 1, root'), iou). `cut_after` / `cut_before`: a window track whose
+    halo arrival matched the neighbour's mask on key frame h ends its halo there (frames after h,
+    or before h going backward, are dropped), as the whole-video run stops carrying a mask once
+    it is matched.
+    """
+
+    edges: list[tuple[tuple[int, int], tuple[int, int], float]]
+    cut_after: dict[tuple[int, int], int]
+    cut_before: dict[tuple[int, int], int]
+
+    def keeps(self, row: StitchRow, frame: int) -> bool:
+        node = (row[0], row[1])
+        return frame <= self.cut_after.get(node, frame) and frame >= self.cut_before.get(node, frame)
+
+
+def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[StitchRow]],
+                 size: tuple[int, int], match_iou: float) -> Stitch:
+    """Joins between adjacent windows, on the shared key frame and the halo key frames:
+
+    - the shared key frame: all of both windows' masks there (generated masks meet, and an object
+      the generator missed there meets itself as one window's forward and the other's backward
+      arrival);
+    - each halo key frame, nearest first: a window's halo arrivals not matched yet against the
+      neighbour's generated masks, the match the whole-video run makes when it carries them on.
+    """
+    out = Stitch([], {}, {})
+
+    def join(frame: int, left: Window, right: Window, keep_a, keep_b) -> list[tuple[int, int]]:
+        rows = frame_rows(frame)
+        a = [r for r in rows if r[0] == left.index and keep_a(r)]
+        b = [r for r in rows if r[0] == right.index and keep_b(r)]
+        rles_a = [{"size": list(size), "counts": r[5]} for r in a]
+        rles_b = [{"size": list(size), "counts": r[5]} for r in b]
+        pairs = match(rles_a, rles_b, match_iou)
+        out.edges.extend(((left.index, a[i][1]), (right.index, b[j][1]), iou) for i, j, iou in pairs)
+        return [((left.index, a[i][1]), (right.index, b[j][1])) for i, j, _ in pairs]
+
+    def every(r: StitchRow) -> bool:
+        return True
+
+    def generated(r: StitchRow) -> bool:
+        return r[3] == GENERATED
+
+    for left, right in zip(windows, windows[1:]):
+        if left.last != right.first:
+            continue  # not neighbours (a window is missing after a time budget)
+        join(left.last, left, right, every, every)
+        for h in left.after:
+            for node, _ in join(h, left, right, lambda r: (r[0], r[1]) not in out.cut_after, generated):
+                out.cut_after[node] = h
+        for h in right.before:
+            for _, node in join(h, left, right, generated, lambda r: (r[0], r[1]) not in out.cut_before):
+                out.cut_before[node] = h
+    return out
+
+
+def components(nodes: Sequence[tuple[int, int]], edges, keys_of: dict[tuple[int, int], set[int]]
+               ) -> dict[tuple[int, int], tuple[int, int]]:
+    """{(window, root): key of its stitched track}; the key is the member with the smallest pid
+    (then window), so it equals finalize's root when generation is deterministic.
+
+    As in `resolve_ids`, edges go strongest first and one that would give a track two generated
+    masks on one key frame (`keys_of`: the key frames a window track owns) is refused, so the
+    result does not depend on the order windows finished.
+    """
+    parent = {n: n for n in nodes}
+    keys = {n: set(keys_of.get(n, ())) for n in nodes}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def rank(n):
+        return (n[1], n[0])
+
+    for a, b, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+        if a not in parent or b not in parent:
+            continue
+        ra, rb = find(a), find(b)
+        if ra == rb or keys[ra] & keys[rb]:
+            continue
+        if rank(rb) < rank(ra):
+            ra, rb = rb, ra
+        parent[rb] = ra
+        keys[ra] |= keys.pop(rb)
+    return {n: find(n) for n in nodes}
+
+
+def owned_keys(windows: Sequence[Window], window_tracks: dict[tuple[int, int], dict[int, float]]
+               ) -> dict[tuple[int, int], set[int]]:
+    """Key frames where a window track has its own generated mask; the shared key frame belongs
+    to the later window, so the same object generated by both windows there is no conflict."""
+    last_index = max((w.index for w in windows), default=-1)
+    shared = {w.index: w.last for w in windows if w.index != last_index}
+    return {node: {origin_of(p) for p in gen} - {shared.get(node[0])} for node, gen in window_tracks.items()}
+
+
+def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
+                     windows: Sequence[Window], window_tracks: dict[tuple[int, int], dict[int, float]],
+                     frame_rows: Callable[[int], list[StitchRow]], timer: StageTimer | None = None) -> int:
+    """Write the `tracks` and `track_masks` tables from stitched windows; returns the number of tracks.
+
+    `timer` gets "stitch" (the joins: the overhead of windows) and "finalize" (the passes the
+    single-process run does too) apart, so the cost of distributing shows in the summary.
+    """
+    timer = timer or StageTimer()
+    with timer.stage("stitch"):
+        stitch = stitch_edges(windows, frame_rows, size, config.match_iou)
+        comp = components(sorted(window_tracks), stitch.edges, owned_keys(windows, window_tracks))
+    with timer.stage("finalize"):
+        return _write(store, config, num_frames, size, window_tracks,
+                      lambda t: [r for r in frame_rows(t) if stitch.keeps(r, t)], comp)
+
+
+def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
+           window_tracks: dict[tuple[int, int], dict[int, float]], frame_rows: Callable[[int], list[StitchRow]],
+           comp: dict[tuple[int, int], tuple[int, int]]) -> int:
+    """finalize's two passes over the stitched tracks."""
+    gen: dict[tuple[int, int], dict[int, float]] = defaultdict(dict)
+    for node, scores in window_tracks.items():
+        gen[comp[node]].update(scores)   # keyed by pid: the shared key frame's masks count once
+    keys = sorted(set(comp.values()), key=lambda n: (n[1], n[0]))
+    index_of = {k: n for n, k in enumerate(keys)}
+
+    def frame_selection(frame: int) -> tuple[list[StitchRow], np.ndarray]:
+        rows = [r for r in frame_rows(frame) if (r[0], r[1]) in comp]
+        if not rows:
+            return [], np.zeros(0, np.int64)
+        pids = np.array([r[2] for r in rows], np.int64)
+        groups = np.array([index_of[comp[(r[0], r[1])]] for r in rows], np.int64)
+        keep = pick_representatives(pids, np.array([r[3] for r in rows]), groups, pids // PID_BASE, frame)
+        return [rows[i] for i in keep], groups[keep]
+
+    extents: dict[int, _Extent] = {}
+    for frame in range(num_frames):
+        rows, groups = frame_selection(frame)
+        for row, g in zip(rows, groups.tolist()):
+            e = extents.get(g)
+            if e is None:
+                e = extents[g] = _Extent(frame, frame)
+            e.last = frame
+            e.count += 1
+            e.area_sum += row[4]
+            e.max_area = max(e.max_area, row[4])
+
+    min_px = config.min_track_area * size[0] * size[1]
+    kept = sorted((e.first, g) for g, e in extents.items() if e.max_area >= min_px)
+    track_of = {g: n + 1 for n, (_, g) in enumerate(kept)}
+    hierarchy = PartOfCounter(num_frames, config.part_inside)
+    coverage = np.zeros(num_frames)
+
+    def track_mask_rows() -> Iterator[tuple[int, int, int, bytes]]:
+        for frame in range(num_frames):
+            rows, groups = frame_selection(frame)
+            tids, rles, areas = [], [], []
+            for row, g in zip(rows, groups.tolist()):
+                tid = track_of.get(g)
+                if tid is not None:
+                    tids.append(tid)
+                    rles.append({"size": list(size), "counts": row[5]})
+                    areas.append(row[4])
+                    yield tid, frame, row[4], row[5]
+            hierarchy.add_frame(frame, tids, rles, np.asarray(areas))
+            coverage[frame] = union_area(rles) / (size[0] * size[1])
+
+    def tracks() -> list[TrackRow]:
+        parents = hierarchy.parents(config.part_frames, config.part_max_ratio)
+        out = []
+        for g, tid in sorted(track_of.items(), key=lambda kv: kv[1]):
+            e = extents[g]
+            scores = list(gen[keys[g]].values()) or [0.0]
+            out.append(TrackRow(tid, e.first, e.last, e.count, float(np.mean(scores)),
+                                e.area_sum / e.count, parents.get(tid)))
+        return out
+
+    roots, used = {}, set()
+    for g, tid in track_of.items():
+        root = keys[g][1]
+        # a non-deterministic generator may reuse a pid for another object in the next window
+        roots[tid] = root if root not in used else -tid
+        used.add(roots[tid])
+    store.write_tracks(track_mask_rows(), tracks, roots)
+    store.set_meta({"coverage": [round(float(c), 4) for c in coverage]})
+    return len(track_of)

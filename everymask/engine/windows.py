@@ -1,0 +1,200 @@
+"""Windows of key frames: the unit of work a distributed executor farms out.
+
+Why windows: the engine's units (gen/fwd/bwd) read what earlier units committed, so they cannot
+run on many machines without a shared store. A window of consecutive key frames is independent:
+it runs the whole method (generation, the forward chain, the backward cascades) on its own frame
+range, with its own in-memory store, and returns its tracks. Adjacent windows share their
+boundary key frame, so both generate the masks of that frame and `engine/stitch.py` can join
+their tracks there by IoU, the same association the engine uses inside a window.
+
+A window result is plain data (ints, floats, bytes, lists) so it crosses process and machine
+boundaries without pickling our classes: masks are compressed RLE counts, never dense arrays.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import Backend
+from ..config import RunConfig
+from ..store import BACKWARD, FORWARD, GENERATED, RunStore
+from ..timing import StageTimer, TimedSource
+from ..video.base import FrameSource
+from .associate import pick_representatives, resolve_ids
+from .runner import Runner
+from .schedule import PID_BASE, origin_of
+
+
+@dataclass(frozen=True)
+class Window:
+    """Key frames keys[lo..hi] (inclusive); window `index` shares keys[hi] with window index + 1.
+
+    `before` / `after`: the halo, the key frames just outside the window, nearest first (empty at
+    the ends of the video): how far masks unmatched at the window's edge are carried on (see
+    `WindowRunner`). They lie inside the neighbouring window, where the stitcher meets them.
+    """
+
+    index: int
+    keys: tuple[int, ...]
+    before: tuple[int, ...] = ()
+    after: tuple[int, ...] = ()
+
+    @property
+    def first(self) -> int:
+        return self.keys[0]
+
+    @property
+    def last(self) -> int:
+        return self.keys[-1]
+
+
+def cut_windows(keys: list[int], window_keys: int, halo_keys: int = 2) -> list[Window]:
+    """Cut key frames into windows of `window_keys` key frames, adjacent ones sharing one key frame,
+    each with a halo of up to `halo_keys` key frames on either side (never past the neighbour).
+
+    The cut depends only on the key frames and `window_keys`, never on the number of workers, so
+    a run gives the same tracks on 1 or 100 workers. A short tail (under half a window) is folded
+    into the previous window rather than left as a sliver whose tracks would all be cut short.
+    """
+    if window_keys < 2:
+        raise ValueError("a window needs at least 2 key frames")
+    if len(keys) <= window_keys:
+        return [Window(0, tuple(keys))] if keys else []
+    span = window_keys - 1
+    starts = list(range(0, len(keys) - 1, span))
+    if len(starts) > 1 and (len(keys) - 1 - starts[-1]) < span // 2:
+        starts.pop()
+    bounds = starts + [len(keys) - 1]
+    windows = []
+    for n, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        lo = bounds[n - 1] if n > 0 else a                 # the previous window's first key
+        hi = bounds[n + 2] if n + 2 < len(bounds) else b   # the next window's last key
+        before = tuple(keys[max(a - halo_keys, lo):a][::-1])
+        after = tuple(keys[b + 1:min(b + 1 + halo_keys, hi + 1)])
+        windows.append(Window(n, tuple(keys[a:b + 1]), before, after))
+    return windows
+
+
+@dataclass
+class WindowResult:
+    """A finished window as plain data.
+
+    `tracks`: window-local root pid -> {generated pid: score}. `masks`: one row per track per
+    frame, (frame, root, pid, direction, area, RLE counts), the representative the single-process
+    finalize would pick inside the window; the pid and direction travel so the stitcher can pick
+    again at the shared key frame exactly as finalize does.
+    """
+
+    index: int
+    first: int
+    last: int
+    tracks: dict[int, dict[int, float]]
+    masks: list[tuple[int, int, int, int, int, bytes]]
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    units: int = 0
+    worker: str = ""
+
+    def to_plain(self) -> dict[str, Any]:
+        """Only builtins: what a Ray task returns (no classes of ours cross the wire)."""
+        return {"index": self.index, "first": self.first, "last": self.last,
+                "tracks": [[root, sorted(gen.items())] for root, gen in sorted(self.tracks.items())],
+                "masks": self.masks, "seconds": self.seconds, "stage_seconds": dict(self.stage_seconds),
+                "units": self.units, "worker": self.worker}
+
+    @classmethod
+    def from_plain(cls, d: dict[str, Any]) -> "WindowResult":
+        tracks = {int(root): {int(p): float(s) for p, s in gen} for root, gen in d["tracks"]}
+        masks = [(int(f), int(r), int(p), int(dr), int(a), bytes(c)) for f, r, p, dr, a, c in d["masks"]]
+        return cls(int(d["index"]), int(d["first"]), int(d["last"]), tracks, masks, float(d["seconds"]),
+                   dict(d["stage_seconds"]), int(d["units"]), str(d["worker"]))
+
+
+class WindowRunner(Runner):
+    """The engine's Runner restricted to one window's key frames, plus a halo.
+
+    The Runner only ever walks `self.keys`, so giving it the window's keys (global frame
+    indices, so pids and backend calls are the same as in a whole-video run) restricts it to
+    the window. The halo: masks that arrive unmatched at the window's last key frame (forward)
+    or first key frame (backward) are objects the generator missed on the shared key frame; the
+    whole-video run carries them on, so here they are carried a few key-frame intervals into the
+    neighbour's range, where the stitcher matches them as the whole-video run would. Without it an
+    object missed on a shared key frame and seen on one side only would be cut at the boundary.
+    """
+
+    def __init__(self, source: FrameSource, backend: Backend, store: RunStore, config: RunConfig,
+                 timer: StageTimer, window: Window) -> None:
+        super().__init__(source, backend, store, config, timer)
+        self.window = window
+        self.keys = list(window.keys)
+
+    def _forward(self, i: int):
+        if i == len(self.keys) - 1 and self.window.after:
+            k = self.keys[i]
+            return self._halo(k, self.window.after[-1], FORWARD, self.store.frame_rows(k, self.size, FORWARD))
+        return super()._forward(i)
+
+    def _backward(self, j: int, origin: int):
+        k = self.keys[j]
+        if j == 0 and k != origin and self.window.before:
+            arrivals = self.store.frame_rows(k, self.size, BACKWARD,
+                                             pid_range=(origin * PID_BASE, (origin + 1) * PID_BASE))
+            return self._halo(k, self.window.before[-1], BACKWARD, arrivals)
+        return super()._backward(j, origin)
+
+    def _halo(self, k: int, stop: int, direction: int, arrivals: list):
+        """Match arrivals at the window's edge; carry the unmatched ones to `stop` (the stitcher
+        matches them at the halo's key frames, where this window has no generated masks)."""
+        with self.timer.stage("associate"):
+            seeds, merges = self._match(k, direction, arrivals, self.store.frame_rows(k, self.size, GENERATED))
+        if not seeds:
+            return "associate", 0, [], merges
+        return "propagate", 0, self._propagate(k, stop, seeds, direction), merges
+
+
+def run_window(source: FrameSource, backend: Backend, config: RunConfig, window: Window,
+               worker: str = "") -> WindowResult:
+    """Run the whole method inside `window` and resolve its tracks (ids local to the window).
+
+    The window's working store lives in memory: its size is bounded by the window, and nothing
+    in it needs to survive the process (the driver commits the returned result).
+    """
+    t0 = time.perf_counter()
+    timer = StageTimer()
+    store = RunStore(Path(":memory:"))
+    try:
+        runner = WindowRunner(TimedSource(source, timer), backend, store, config, timer, window)
+        runner.run()
+        with timer.stage("window_tracks"):
+            tracks, masks = _window_tracks(store, window, source.size)
+    finally:
+        store.close()
+    return WindowResult(window.index, window.first, window.last, tracks, masks,
+                        time.perf_counter() - t0, timer.as_dict(), runner.units_run, worker)
+
+
+def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]):
+    """finalize's id resolution and per-frame representative, inside one window."""
+    gen_scores = store.generated_scores()
+    root_of = resolve_ids(sorted(gen_scores), store.merges(), key_of=origin_of)
+    tracks: dict[int, dict[int, float]] = {}
+    for pid, score in gen_scores.items():
+        tracks.setdefault(root_of[pid], {})[pid] = float(score)
+    masks = []
+    lo = window.before[-1] if window.before else window.first
+    hi = window.after[-1] if window.after else window.last
+    for frame in range(lo, hi + 1):
+        rows = [r for r in store.frame_rows(frame, size) if r.pid in root_of]
+        if not rows:
+            continue
+        pids = np.array([r.pid for r in rows], np.int64)
+        roots = np.array([root_of[p] for p in pids.tolist()], np.int64)
+        keep = pick_representatives(pids, np.array([r.direction for r in rows]), roots, pids // PID_BASE, frame)
+        for i in keep.tolist():
+            r = rows[i]
+            masks.append((frame, int(roots[i]), r.pid, r.direction, r.area, bytes(r.rle["counts"])))
+    return tracks, masks
