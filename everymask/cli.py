@@ -23,6 +23,8 @@ KNOBS = {
     "min_area": "generated masks under this fraction of the frame are dropped (default 0.0005)",
     "match_iou": "IoU above which a propagated mask and a key-frame mask are one object (default 0.8)",
     "vanish_area": "a propagated mask under this fraction of the frame ends (default 0.0006)",
+    "carry_keys": "an unmatched mask is carried at most this many key frames past the one it was found on, "
+                  "bounding work and drift on long videos (default 10; 0: until it vanishes, as the original)",
     "merge_copies": "carried masks that copy another (IoU > match-iou with a key-frame mask or with each "
                     "other) merge and stop: about a third fewer masks per frame on real footage, slightly "
                     "lower scores on the synthetic tests (default off: the original method)",

@@ -26,6 +26,7 @@ class RunConfig:
     min_area: float = 0.0005           # generated masks under this fraction of the frame are dropped
     match_iou: float = 0.8             # propagated vs key-frame mask: same object above this IoU
     vanish_area: float = 0.0006        # a propagated mask under this fraction of the frame ends
+    carry_keys: int = 10               # an unmatched mask is carried at most this many key frames (0: no limit)
     merge_copies: bool = False         # carried masks that copy another object merge and stop (fewer masks)
     max_side: int = 0                  # downscale frames whose longer side exceeds this (0: never)
     # mask generator (names as in SAM's automatic mask generator)
@@ -60,6 +61,8 @@ class RunConfig:
             raise EverymaskError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS[:3])}")
         if not isinstance(self.step, int) or self.step < 1:
             raise bad("step", "must be an integer >= 1")
+        if not isinstance(self.carry_keys, int) or self.carry_keys < 0:
+            raise bad("carry_keys", "must be an integer >= 0 (0: carry unmatched masks without limit)")
         if not isinstance(self.max_masks, int) or not 1 <= self.max_masks <= 99999:
             raise bad("max_masks", "must be an integer between 1 and 99999")
         for name in ("min_area", "vanish_area", "min_track_area"):

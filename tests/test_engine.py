@@ -202,3 +202,17 @@ def test_min_track_area_drops_tracks_that_stay_small(tmp_path):
     assert len(run.tracks()) == 2  # track 2 is over 50 px once
     run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(min_track_area=60 / 2400), name="b")
     assert [t.mean_area for t in run.tracks()] == [100.0]
+
+
+def test_carry_keys_bounds_how_far_an_unmatched_mask_travels(tmp_path):
+    # object 2 is generated on key frame 20 only; carried back, it is unmatched at 15, 10, 5 and 0
+    truth = {1: {t: box(SIZE, 2, 2, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 25, 30, 8, 8) for t in range(T)}}
+    missed = {(2, k) for k in (0, 5, 10, 15, 22)}
+    far, _ = run_replay(tmp_path, truth, missed=missed, config=CONFIG.replace(carry_keys=0), name="far")
+    near, backend = run_replay(tmp_path, truth, missed=missed, config=CONFIG.replace(carry_keys=2), name="near")
+    assert spans(far) == [(1, 0, 22, 23), (2, 0, 22, 23)]
+    # carried from 20 to 15 (1 key frame: goes on), to 10 (2 key frames away: stops there)
+    assert spans(near) == [(1, 0, 22, 23), (2, 10, 22, 13)]
+    assert backend.propagations.count((10, 5, 1)) == 1  # object 1's own; object 2 is not carried on
+    assert far and backend.propagations.count((15, 10, 1)) == 2  # object 1's, and object 2 carried

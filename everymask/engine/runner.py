@@ -19,7 +19,7 @@ from ..store import BACKWARD, FORWARD, GENERATED, MaskRow, RunStore
 from ..timing import StageTimer
 from ..video.base import FrameSource
 from .associate import absorb_duplicates, match
-from .schedule import PID_BASE, bwd_unit, fwd_unit, gen_unit, key_frames, pid_of
+from .schedule import PID_BASE, bwd_unit, fwd_unit, gen_unit, key_frames, origin_of, pid_of
 
 
 class BudgetReached(Exception):
@@ -147,7 +147,9 @@ class Runner:
         copies = absorb_duplicates([a.rle for a in rest], self.config.match_iou) if dedupe else []
         merges += [(rest[i].pid, rest[j].pid, iou, k, direction) for i, j, iou in copies]
         absorbed = {i for i, _, _ in copies}
-        return [a for n, a in enumerate(rest) if n not in absorbed], merges
+        reach = self.config.carry_keys * self.config.step
+        return [a for n, a in enumerate(rest)
+                if n not in absorbed and (not reach or abs(k - origin_of(a.pid)) < reach)], merges
 
     def _propagate(self, start: int, stop: int, seeds: list[MaskRow], direction: int) -> list[MaskRow]:
         """Propagate seeds start -> stop; a mask ends at the first frame its area is under vanish_area."""
