@@ -24,7 +24,10 @@ def load_classic_backend(config: RunConfig, options: RuntimeOptions | None = Non
 
     cv2.setRNGSeed(0)
     superpixels = SuperpixelCache(capacity=24, work_side=WORK_SIDE)
-    flows = FlowCache(max_bytes=256 << 20, work_side=WORK_SIDE)
+    # the farthest back the schedule reuses a flow pair: a backward cascade carries masks at most
+    # carry_keys key frames back from the window being done; past that, keeping flows only costs memory
+    reuse_pairs = (config.carry_keys + 2) * config.step if config.carry_keys else 0
+    flows = FlowCache(max_bytes=256 << 20, work_side=WORK_SIDE, max_pairs=reuse_pairs)
     generator = SegmentGenerator(config, superpixels)
     propagator = FlowPropagator(flows, superpixels)
 

@@ -42,8 +42,9 @@ class FlowCache:
     """
 
     def __init__(self, max_bytes: int = 256 << 20, work_side: int = 640,
-                 preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+                 preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, max_pairs: int = 0) -> None:
         self.max_bytes, self.work_side = max_bytes, work_side
+        self.max_pairs = max_pairs  # 0: bounded by bytes only
         self._dis = cv2.DISOpticalFlow_create(preset)
         self._pairs: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._bytes = 0
@@ -81,7 +82,7 @@ class FlowCache:
         pair = (fwd16, bwd16)
         self._pairs[key] = pair
         self._bytes += fwd16.nbytes * 2
-        while self._bytes > self.max_bytes and len(self._pairs) > 1:
+        while (self._bytes > self.max_bytes or 0 < self.max_pairs < len(self._pairs)) and len(self._pairs) > 1:
             _, old = self._pairs.popitem(last=False)
             self._bytes -= old[0].nbytes * 2
         self.computed += 1
