@@ -13,7 +13,7 @@ from .backends import Backend, load_backend
 from .config import RunConfig, RuntimeOptions
 from .engine.finalize import finalize
 from .engine.hierarchy import depths
-from .engine.runner import BudgetReached, RunProgress, Runner
+from .engine.runner import BudgetReached, Runner
 from .engine.schedule import key_frames
 from .errors import EverymaskError
 from .export.atomic import atomic_write

@@ -162,14 +162,14 @@ def test_resolve_ids_refuses_two_masks_of_one_key_frame():
     a, c = pid_of(0, 0), pid_of(0, 1)   # two masks of key frame 0
     b = pid_of(5, 0)
     edges = [(a, b, 0.9), (c, b, 0.85)]
-    roots = resolve_ids([a, b, c], edges, key_of=origin_of)
+    roots = resolve_ids([a, b, c], edges, keys_of=lambda p: (origin_of(p),))
     assert roots == {a: a, b: a, c: c}
 
 
 def test_resolve_ids_takes_strongest_edges_first_whatever_their_order():
     a, c, b = pid_of(0, 0), pid_of(0, 1), pid_of(5, 0)
     for edges in ([(a, b, 0.81), (c, b, 0.95)], [(c, b, 0.95), (a, b, 0.81)]):
-        assert resolve_ids([a, b, c], edges, key_of=origin_of) == {a: a, b: c, c: c}
+        assert resolve_ids([a, b, c], edges, keys_of=lambda p: (origin_of(p),)) == {a: a, b: c, c: c}
 
 
 def test_pick_representatives_prefers_the_nearest_key_frame():

@@ -2,7 +2,7 @@
 mask of a merged track represents it on each frame."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -53,22 +53,21 @@ def absorb_duplicates(masks: Sequence[RLE], min_iou: float) -> list[tuple[int, i
     return out
 
 
-def resolve_ids(pids: Iterable[int], edges: Sequence[tuple[int, int, float]],
-                group_of: dict[int, int] | None = None, key_of=None) -> dict[int, int]:
-    """Union the ids joined by `edges` -> {pid: root pid (the smallest in its track)}.
+def resolve_ids(nodes: Iterable[Hashable], edges: Sequence[tuple[Hashable, Hashable, float]],
+                keys_of: Callable[[Hashable], Iterable[int]] = lambda n: (),
+                rank: Callable[[Hashable], object] = lambda n: n) -> dict:
+    """Union the nodes joined by `edges` -> {node: root (the lowest `rank` in its track)}.
 
-    A track may hold at most one generated mask per key frame (`key_of(pid)`): two masks found on
-    the same frame are different objects even if a chain of matches links them. Edges are taken
-    strongest first and one that would join two tracks with a common key frame is refused, so the
-    result does not depend on the order the edges were found in.
+    A track may hold at most one generated mask per key frame (`keys_of(node)`: the key frames a
+    node's generated masks are on): two masks found on the same frame are different objects even
+    if a chain of matches links them. Edges are taken strongest first and one that would join two
+    tracks with a common key frame is refused, so the result does not depend on the order the
+    edges were found in. Used for provisional ids (finalize) and for window tracks (stitching).
     """
-    parent: dict[int, int] = {}
-    keys: dict[int, set[int]] = {}
-    for p in pids:
-        parent[p] = p
-        keys[p] = {key_of(p)} if key_of else set()
+    parent = {n: n for n in nodes}
+    keys = {n: set(keys_of(n)) for n in parent}
 
-    def find(x: int) -> int:
+    def find(x):
         root = x
         while parent[root] != root:
             root = parent[root]
@@ -82,11 +81,11 @@ def resolve_ids(pids: Iterable[int], edges: Sequence[tuple[int, int, float]],
         ra, rb = find(a), find(b)
         if ra == rb or keys[ra] & keys[rb]:
             continue
-        if rb < ra:
+        if rank(rb) < rank(ra):
             ra, rb = rb, ra
         parent[rb] = ra
         keys[ra] |= keys.pop(rb)
-    return {p: find(p) for p in parent}
+    return {n: find(n) for n in parent}
 
 
 def pick_representatives(pids: np.ndarray, directions: np.ndarray, roots: np.ndarray,

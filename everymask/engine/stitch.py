@@ -16,30 +16,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..config import RunConfig
-from ..masks import union_area
-from ..store import GENERATED, RunStore, TrackRow
+from ..store import GENERATED, RunStore
 from ..timing import StageTimer
-from .associate import match, pick_representatives
-from .hierarchy import PartOfCounter
+from .associate import match, pick_representatives, resolve_ids
+from .finalize import write_final_tracks
 from .schedule import PID_BASE, origin_of
 from .windows import Window
 
 # (window index, window-local root pid, pid, direction, area, RLE counts)
 StitchRow = tuple[int, int, int, int, int, bytes]
-
-
-@dataclass
-class _Extent:
-    first: int
-    last: int
-    count: int = 0
-    area_sum: float = 0.0
-    max_area: int = 0
 
 
 @dataclass
@@ -111,29 +101,7 @@ def components(nodes: Sequence[tuple[int, int]], edges, keys_of: dict[tuple[int,
     masks on one key frame (`keys_of`: the key frames a window track owns) is refused, so the
     result does not depend on the order windows finished.
     """
-    parent = {n: n for n in nodes}
-    keys = {n: set(keys_of.get(n, ())) for n in nodes}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def rank(n):
-        return (n[1], n[0])
-
-    for a, b, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
-        if a not in parent or b not in parent:
-            continue
-        ra, rb = find(a), find(b)
-        if ra == rb or keys[ra] & keys[rb]:
-            continue
-        if rank(rb) < rank(ra):
-            ra, rb = rb, ra
-        parent[rb] = ra
-        keys[ra] |= keys.pop(rb)
-    return {n: find(n) for n in nodes}
+    return resolve_ids(nodes, edges, keys_of=lambda n: keys_of.get(n, ()), rank=lambda n: (n[1], n[0]))
 
 
 def owned_keys(windows: Sequence[Window], window_tracks: dict[tuple[int, int], dict[int, float]]
@@ -165,70 +133,31 @@ def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: 
 def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
            window_tracks: dict[tuple[int, int], dict[int, float]], frame_rows: Callable[[int], list[StitchRow]],
            comp: dict[tuple[int, int], tuple[int, int]]) -> int:
-    """finalize's two passes over the stitched tracks."""
+    """finalize's two passes over the stitched tracks (`finalize.write_final_tracks`)."""
     gen: dict[tuple[int, int], dict[int, float]] = defaultdict(dict)
     for node, scores in window_tracks.items():
         gen[comp[node]].update(scores)   # keyed by pid: the shared key frame's masks count once
     keys = sorted(set(comp.values()), key=lambda n: (n[1], n[0]))
     index_of = {k: n for n, k in enumerate(keys)}
 
-    def frame_selection(frame: int) -> tuple[list[StitchRow], np.ndarray]:
+    def frame_selection(frame: int) -> tuple[list[tuple[int, bytes]], list[int]]:
         rows = [r for r in frame_rows(frame) if (r[0], r[1]) in comp]
         if not rows:
-            return [], np.zeros(0, np.int64)
+            return [], []
         pids = np.array([r[2] for r in rows], np.int64)
         groups = np.array([index_of[comp[(r[0], r[1])]] for r in rows], np.int64)
         keep = pick_representatives(pids, np.array([r[3] for r in rows]), groups, pids // PID_BASE, frame)
-        return [rows[i] for i in keep], groups[keep]
+        return [(rows[i][4], rows[i][5]) for i in keep], groups[keep].tolist()
 
-    extents: dict[int, _Extent] = {}
-    for frame in range(num_frames):
-        rows, groups = frame_selection(frame)
-        for row, g in zip(rows, groups.tolist()):
-            e = extents.get(g)
-            if e is None:
-                e = extents[g] = _Extent(frame, frame)
-            e.last = frame
-            e.count += 1
-            e.area_sum += row[4]
-            e.max_area = max(e.max_area, row[4])
+    def roots_of(track_of: dict[int, int]) -> dict[int, int]:
+        roots, used = {}, set()
+        for g, tid in track_of.items():
+            root = keys[g][1]
+            # a non-deterministic generator may reuse a pid for another object in the next window
+            roots[tid] = root if root not in used else -tid
+            used.add(roots[tid])
+        return roots
 
-    min_px = config.min_track_area * size[0] * size[1]
-    kept = sorted((e.first, g) for g, e in extents.items() if e.max_area >= min_px)
-    track_of = {g: n + 1 for n, (_, g) in enumerate(kept)}
-    hierarchy = PartOfCounter(num_frames, config.part_inside)
-    coverage = np.zeros(num_frames)
-
-    def track_mask_rows() -> Iterator[tuple[int, int, int, bytes]]:
-        for frame in range(num_frames):
-            rows, groups = frame_selection(frame)
-            tids, rles, areas = [], [], []
-            for row, g in zip(rows, groups.tolist()):
-                tid = track_of.get(g)
-                if tid is not None:
-                    tids.append(tid)
-                    rles.append({"size": list(size), "counts": row[5]})
-                    areas.append(row[4])
-                    yield tid, frame, row[4], row[5]
-            hierarchy.add_frame(frame, tids, rles, np.asarray(areas))
-            coverage[frame] = union_area(rles) / (size[0] * size[1])
-
-    def tracks() -> list[TrackRow]:
-        parents = hierarchy.parents(config.part_frames, config.part_max_ratio)
-        out = []
-        for g, tid in sorted(track_of.items(), key=lambda kv: kv[1]):
-            e = extents[g]
-            scores = list(gen[keys[g]].values()) or [0.0]
-            out.append(TrackRow(tid, e.first, e.last, e.count, float(np.mean(scores)),
-                                e.area_sum / e.count, parents.get(tid)))
-        return out
-
-    roots, used = {}, set()
-    for g, tid in track_of.items():
-        root = keys[g][1]
-        # a non-deterministic generator may reuse a pid for another object in the next window
-        roots[tid] = root if root not in used else -tid
-        used.add(roots[tid])
-    store.write_tracks(track_mask_rows(), tracks, roots)
-    store.set_meta({"coverage": [round(float(c), 4) for c in coverage]})
-    return len(track_of)
+    return write_final_tracks(store, config, num_frames, size, frame_selection,
+                              score_of=lambda g: float(np.mean(list(gen[keys[g]].values()) or [0.0])),
+                              roots_of=roots_of)

@@ -180,7 +180,7 @@ def run_window(source: FrameSource, backend: Backend, config: RunConfig, window:
 def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]):
     """finalize's id resolution and per-frame representative, inside one window."""
     gen_scores = store.generated_scores()
-    root_of = resolve_ids(sorted(gen_scores), store.merges(), key_of=origin_of)
+    root_of = resolve_ids(sorted(gen_scores), store.merges(), keys_of=lambda pid: (origin_of(pid),))
     tracks: dict[int, dict[int, float]] = {}
     for pid, score in gen_scores.items():
         tracks.setdefault(root_of[pid], {})[pid] = float(score)
