@@ -24,7 +24,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -145,13 +144,19 @@ def figures(s: dict[str, Any]) -> dict[str, Any]:
 
 # -- the benchmark --------------------------------------------------------------------------
 
-def bench(backend: str, video: Path, loops: int, threads: int, workdir: Path, frames: int = 0) -> dict[str, Any]:
+def cli_setup(backend: str, workdir: Path, threads: int) -> tuple[dict[str, str], list[str]]:
+    """Environment and `everymask run` flags for one backend (sam2: a tiny random checkpoint)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     args = ["--backend", backend]
     if backend == "sam2":
         args += ["--checkpoint", str(tiny_sam2_checkpoint(workdir / "sam2-tiny")), "--device", "cpu", *SAM2_ARGS]
+    return env, args
+
+
+def bench(backend: str, video: Path, loops: int, threads: int, workdir: Path, frames: int = 0) -> dict[str, Any]:
+    env, args = cli_setup(backend, workdir, threads)
     load_before = os.getloadavg()
     if frames:
         video = write_looped(video, workdir / f"first{frames}.mp4", 1, frames)
@@ -195,12 +200,7 @@ def tradeoff(backend: str, video: Path, workdir: Path, budgets: list[str], cover
 
     Why: the budgets trade completeness for time; a user picks a value from this curve.
     """
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    args = ["--backend", backend]
-    if backend == "sam2":
-        args += ["--checkpoint", str(tiny_sam2_checkpoint(workdir / "sam2-tiny")), "--device", "cpu", *SAM2_ARGS]
+    env, args = cli_setup(backend, workdir, threads)
     rows = []
     for flag, values in (("--coverage-target", coverages), ("--time-budget", budgets)):
         for value in values:
