@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from everymask import RunConfig  # noqa: E402
 from everymask.api import segment_video  # noqa: E402
 from everymask.config import RuntimeOptions  # noqa: E402
-from everymask.synthetic import SCENES, ArraySource, make_scene  # noqa: E402
+from everymask.testing.synthetic import SCENES, ArraySource, make_scene  # noqa: E402
 
 
 def load_scorer():

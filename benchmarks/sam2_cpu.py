@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import sam_fixtures as F  # noqa: E402
 
-from everymask.backends.sam2 import make_backend  # noqa: E402
-from everymask.backends.sam_models import architecture, pick_device  # noqa: E402
+from everymask.backends.sam.backend import make_backend  # noqa: E402
+from everymask.backends.sam.models import architecture, pick_device  # noqa: E402
 from everymask.config import RunConfig, RuntimeOptions  # noqa: E402
 from everymask.masks import Masks  # noqa: E402
 

@@ -7,7 +7,6 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 from .backends import Backend, load_backend
 from .config import RunConfig, RuntimeOptions
@@ -18,57 +17,15 @@ from .engine.schedule import key_frames
 from .errors import EverymaskError
 from .export.atomic import atomic_write
 from .export.ytvis import write_ytvis
-from .masks import RLE, Masks
 from .progress import StageProgress
 from .rundir import check_resume, prepare_run_dir
-from .store import STORE_NAME, RunStore, TrackRow
+from .run import Run, Track
+from .store import RunStore
 from .store.sqlite_store import SCHEMA_VERSION
 from .timing import StageTimer, TimedSource
 from .video.base import FrameSource
 
-Track = TrackRow
-
-
-class Run:
-    """A finished (or partial) run directory, read through its store."""
-
-    def __init__(self, out_dir: str | Path) -> None:
-        self.dir = Path(out_dir)
-        self.store = RunStore.open(self.dir, readonly=True)
-        meta = self.store.get_meta()
-        if "config" not in meta:
-            raise EverymaskError(f"{self.dir} holds an everymask store that was never started; run it again")
-        self.meta = meta
-        self.config = RunConfig.from_mapping(json.loads(meta["config"]), where=str(self.dir / STORE_NAME))
-        self.num_frames = int(meta["num_frames"])
-        self.size = tuple(json.loads(meta["size"]))
-        self.input_size = tuple(json.loads(meta["input_size"]))
-        self.fps = float(meta["fps"])
-        self.source = meta["source"]
-
-    def tracks(self) -> list[Track]:
-        return self.store.tracks()
-
-    def track_masks(self, track_id: int) -> Iterator[tuple[int, RLE]]:
-        """(frame, RLE at processing size) for every frame the track is visible on."""
-        return self.store.track_mask_rows(track_id, self.size)
-
-    def frame_masks(self, frame: int) -> Masks:
-        """All track masks of one frame; `ids` are track ids."""
-        return self.store.frame_track_masks(frame, self.size)
-
-    def summary(self) -> dict:
-        path = self.dir / "summary.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    def close(self) -> None:
-        self.store.close()
-
-    def __enter__(self) -> "Run":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+__all__ = ["Run", "Track", "open_run", "segment_video"]
 
 
 def open_run(out_dir: str | Path) -> Run:

@@ -11,7 +11,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .config import RunConfig, RuntimeOptions
 from .errors import EverymaskError
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .backends.sam_names import DEFAULT_SAM1, DEFAULT_SAM2, SAM1_MODELS, SAM2_MODELS, find_cached, hub_cache_dir
+from .backends.sam.names import DEFAULT_SAM1, DEFAULT_SAM2, SAM1_MODELS, SAM2_MODELS, find_cached, hub_cache_dir
 
 
 def list_models() -> list[dict]:

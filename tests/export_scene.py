@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 import everymask
-from everymask.backends.replay import ReplayBackend
+from everymask.testing.replay import ReplayBackend
 from everymask.config import RunConfig, RuntimeOptions
 
 from replay_scenes import box

@@ -2,7 +2,7 @@
 import os
 from pathlib import Path
 
-from everymask.backends.replay import ReplayBackend
+from everymask.testing.replay import ReplayBackend
 
 
 class DyingOnceReplay(ReplayBackend):

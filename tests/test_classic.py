@@ -7,10 +7,11 @@ import pytest
 from everymask import RunConfig
 from everymask.backends import load_backend
 from everymask.backends.classic import load_classic_backend
-from everymask.backends.classic_regions import merge_tree, region_graph, tree_members
-from everymask.backends.classic_segment import compute_superpixels, lab_image
+from everymask.backends.classic.regions import merge_tree, region_graph, tree_members
+from everymask.backends.classic.segment import lab_image
+from everymask.backends.classic.superpixels import compute_superpixels
 from everymask.masks import Masks, decode, encode, iou_matrix
-from everymask.synthetic import ArraySource, make_scene
+from everymask.testing.synthetic import ArraySource, make_scene
 
 CFG = RunConfig()
 

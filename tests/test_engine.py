@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import everymask
-from everymask.backends.replay import ReplayBackend
+from everymask.testing.replay import ReplayBackend
 from everymask.config import RunConfig, RuntimeOptions
 from everymask.engine.associate import match, pick_representatives, resolve_ids
 from everymask.engine.schedule import key_frames, origin_of, pid_of

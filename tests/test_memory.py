@@ -95,7 +95,7 @@ def child(frames: int, out: str, cap: int) -> None:
     if cap:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     from everymask.api import segment_video
-    from everymask.backends.replay import ReplayBackend
+    from everymask.testing.replay import ReplayBackend
     from everymask.config import RunConfig, RuntimeOptions
 
     source = LoopingSource(frames)

@@ -9,11 +9,11 @@ import pytest
 from pycocotools import mask as mask_utils
 
 import everymask
-from everymask.backends.replay import ReplayBackend
+from everymask.testing.replay import ReplayBackend
 from everymask.config import RunConfig, RuntimeOptions
 from everymask.engine.schedule import key_frames
 from everymask.engine.windows import cut_windows
-from everymask.synthetic import ArraySource, make_scene
+from everymask.testing.synthetic import ArraySource, make_scene
 
 from ray_backends import DyingOnceReplay
 from replay_scenes import BlankSource, box
@@ -121,7 +121,7 @@ def test_ray_on_a_synthetic_scene_agrees_with_the_single_process_run(tmp_path):
 def test_cli_ray_on_a_video_file_matches_in_process_windows(tmp_path):
     """Workers open the video file themselves (only its path crosses the wire)."""
     from everymask.cli import main
-    from everymask.synthetic import write_video
+    from everymask.testing.synthetic import write_video
     video = write_video(make_scene("pan", size=(60, 106), num_frames=12), tmp_path / "pan.mp4")
     out = {}
     for ex in ("windows", "ray"):

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 import everymask
-from everymask.backends.replay import ReplayBackend
+from everymask.testing.replay import ReplayBackend
 from everymask.config import RunConfig, RuntimeOptions
 from everymask.errors import EverymaskError
 

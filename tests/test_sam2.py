@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import sam_fixtures as F  # noqa: E402
 
 from everymask.backends import load_backend  # noqa: E402
-from everymask.backends import sam_amg_ops as ops  # noqa: E402
-from everymask.backends.sam_preprocess import (longest_side_shape, sam1_pixels, scale_points,  # noqa: E402
+from everymask.backends.sam import amg_ops as ops  # noqa: E402
+from everymask.backends.sam.preprocess import (longest_side_shape, sam1_pixels, scale_points,  # noqa: E402
                                                upsample_logits)
 from everymask.config import RunConfig, RuntimeOptions  # noqa: E402
 from everymask.errors import EverymaskError  # noqa: E402
@@ -129,7 +129,7 @@ def test_offline_without_weights_names_hub_id_cache_and_flag(tmp_path: Path) -> 
 def test_hub_cache_folder_and_lone_safetensors_load_the_same(models, monkeypatch, tmp_path) -> None:
     from safetensors.torch import save_file
 
-    from everymask.backends import sam_models
+    from everymask.backends.sam import models as sam_models
 
     frame = F.clip(1)[0]
     monkeypatch.setenv("HF_HUB_CACHE", str(models["cache"]))
@@ -173,7 +173,7 @@ def test_pickle_payload_never_runs(tmp_path: Path) -> None:
 def test_bad_checkpoints_are_one_line_errors(models, tmp_path) -> None:
     from safetensors.torch import save_file
 
-    from everymask.backends import sam_models
+    from everymask.backends.sam import models as sam_models
 
     (tmp_path / "notes.safetensors").write_text("not weights")
     tiny_real = tmp_path / "real" / "tiny-arch.safetensors"
@@ -202,7 +202,7 @@ def test_bad_checkpoints_are_one_line_errors(models, tmp_path) -> None:
 
 
 def test_device_choice() -> None:
-    from everymask.backends.sam_models import pick_device
+    from everymask.backends.sam.models import pick_device
 
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type in ("cpu", "cuda", "mps")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from everymask.masks import decode_one, rle_from_json
-from everymask.synthetic import SCENES, ArraySource, make_scene, write_frames, write_video
+from everymask.testing.synthetic import SCENES, ArraySource, make_scene, write_frames, write_video
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 import pytest
 
 import everymask
-from everymask.backends.replay import ReplayBackend
+from everymask.testing.replay import ReplayBackend
 from everymask.config import RunConfig, RuntimeOptions
 from everymask.engine.schedule import key_frames
 from everymask.engine.windows import Window, WindowResult, cut_windows

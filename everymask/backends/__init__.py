@@ -16,7 +16,7 @@ def load_backend(config: RunConfig, options: RuntimeOptions | None = None) -> Ba
         return load_classic_backend(config, options)
     if config.backend in ("sam2", "sam"):
         try:
-            from .sam2 import load_sam_backend
+            from .sam.backend import load_sam_backend
         except ImportError as e:
             raise EverymaskError(
                 f"the {config.backend} backend needs torch and transformers ({e.name} is missing): "

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+from ..run import Run
 from .coco import write_coco
 from .npz import write_npz
 from .overlay import write_overlay
@@ -11,8 +12,6 @@ from .png_layers import write_png_layers
 from .viewer import write_viewer
 from .ytvis import write_ytvis
 
-if TYPE_CHECKING:
-    from ..api import Run
 
 # format name -> (writer, default output name inside the run directory)
 FORMATS: dict[str, tuple[Callable[..., Path], str]] = {
@@ -25,7 +24,7 @@ FORMATS: dict[str, tuple[Callable[..., Path], str]] = {
 }
 
 
-def export(run: "Run", fmt: str, path: str | Path | None = None, **options: Any) -> Path:
+def export(run: Run, fmt: str, path: str | Path | None = None, **options: Any) -> Path:
     """Write `run` as `fmt`; `options` are the writer's keyword arguments (e.g. max_side for the viewer)."""
     from ..errors import EverymaskError
     if fmt not in FORMATS:

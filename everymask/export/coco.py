@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..engine.hierarchy import depths
 from ..masks import areas, boxes, rle_to_json
+from ..run import Run
 from .atomic import atomic_write
 from .ytvis import rescale_rle
 
-if TYPE_CHECKING:
-    from ..api import Run
 
-
-def write_coco(run: "Run", path: str | Path) -> Path:
+def write_coco(run: Run, path: str | Path) -> Path:
     path = Path(path)
     h, w = run.input_size
     tracks = {t.track_id: t for t in run.tracks()}

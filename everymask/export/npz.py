@@ -9,27 +9,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..masks import decode
+from ..run import Run
 from .folders import atomic_dir
 from .render import resize_nearest
 
-if TYPE_CHECKING:
-    from ..api import Run
 
 log = logging.getLogger("everymask")
 
 
-def dense_bytes(run: "Run") -> int:
+def dense_bytes(run: Run) -> int:
     """Uncompressed size of all the stacks: masks x height x width bytes."""
     h, w = run.input_size
     return sum(run.store.masks_per_frame().values()) * h * w
 
 
-def write_npz(run: "Run", path: str | Path) -> Path:
+def write_npz(run: Run, path: str | Path) -> Path:
     count = sum(run.store.masks_per_frame().values())
     size = dense_bytes(run)
     log.warning("masks-npz: %d masks as dense arrays are %s uncompressed (compressed on disk); "

@@ -8,17 +8,14 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
 import cv2
 import numpy as np
 
+from ..run import Run
 from ..video.base import FrameSource
 from .render import blend, colour_table, label_map, open_frames
-
-if TYPE_CHECKING:
-    from ..api import Run
 
 
 def frame_rate(fps: float) -> Fraction:
@@ -26,7 +23,7 @@ def frame_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
 
 
-def draw_frame(run: "Run", t: int, image: np.ndarray, alpha: float = 0.45, outlines: bool = True,
+def draw_frame(run: Run, t: int, image: np.ndarray, alpha: float = 0.45, outlines: bool = True,
                ids: bool = False) -> np.ndarray:
     """Frame `t` of the run drawn over `image` (RGB at the input size)."""
     masks = run.frame_masks(t)
@@ -43,7 +40,7 @@ def draw_frame(run: "Run", t: int, image: np.ndarray, alpha: float = 0.45, outli
     return out
 
 
-def write_overlay(run: "Run", path: str | Path, *, frames: FrameSource | None = None, ids: bool = False,
+def write_overlay(run: Run, path: str | Path, *, frames: FrameSource | None = None, ids: bool = False,
                   alpha: float = 0.45, outlines: bool = True, crf: int = 20) -> Path:
     """Write the overlay video. H.264 in yuv420p needs even sides: an odd side gets one copied edge row."""
     path = Path(path)

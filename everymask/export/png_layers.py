@@ -12,24 +12,22 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ..engine.hierarchy import depths
 from ..masks import decode_one, intersection_matrix
+from ..run import Run
 from .atomic import atomic_write
 from .folders import atomic_dir
 from .render import resize_nearest
 
-if TYPE_CHECKING:
-    from ..api import Run
 
 MAX_LABEL = 65535
 
 
-def assign_layers(run: "Run") -> tuple[list[dict], dict[int, tuple[int, int]]]:
+def assign_layers(run: Run) -> tuple[list[dict], dict[int, tuple[int, int]]]:
     """Layers [{depth, split, tracks}] and track id -> (layer index, label)."""
     tracks = run.tracks()
     depth = depths({t.track_id: t.parent for t in tracks})
@@ -65,7 +63,7 @@ def assign_layers(run: "Run") -> tuple[list[dict], dict[int, tuple[int, int]]]:
     return layers, where
 
 
-def write_png_layers(run: "Run", path: str | Path) -> Path:
+def write_png_layers(run: Run, path: str | Path) -> Path:
     """Write `path/layer_K/NNNNN.png` for every layer and frame, and `path/layers.json`."""
     layers, where = assign_layers(run)
     h, w = run.input_size

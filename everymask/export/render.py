@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import colorsys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from ..errors import EverymaskError
 from ..masks import Masks, decode_one
+from ..run import Run
 from ..video.base import FrameSource
 
-if TYPE_CHECKING:
-    from ..api import Run
 
 GOLDEN = 0.618033988749895  # hue step per track id; viewer.js uses the same formula
 
@@ -32,7 +30,7 @@ def track_colour(track_id: int) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def open_frames(run: "Run", max_side: int = 0, frames: FrameSource | None = None) -> FrameSource:
+def open_frames(run: Run, max_side: int = 0, frames: FrameSource | None = None) -> FrameSource:
     """The run's input video as a FrameSource, checked to have the run's frame count.
 
     Exports that draw on the video need its pixels; the store holds only masks, so the input must

@@ -11,16 +11,13 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pycocotools import mask as mask_utils
 
 from ..engine.hierarchy import depths
 from ..masks import RLE
+from ..run import Run
 from .atomic import atomic_write
-
-if TYPE_CHECKING:
-    from ..api import Run
 
 
 def union_area(rles: list[RLE]) -> int:
@@ -32,7 +29,7 @@ def union_area(rles: list[RLE]) -> int:
     return int(mask_utils.area(merged)) if merged is not None else 0
 
 
-def report_numbers(run: "Run") -> dict:
+def report_numbers(run: Run) -> dict:
     """Per-frame and per-track figures shown by the report (all at the processing size)."""
     per_frame = run.store.masks_per_frame()
     pixels = run.size[0] * run.size[1]
@@ -92,7 +89,7 @@ def _plots(numbers: dict, fps: float) -> list[tuple[str, str]]:
     return out
 
 
-def write_report(run: "Run", path: str | Path | None = None) -> Path:
+def write_report(run: Run, path: str | Path | None = None) -> Path:
     """Write report.html (default inside the run) and add the numbers to summary.json."""
     path = Path(path) if path else run.dir / "report.html"
     numbers = report_numbers(run)

@@ -17,18 +17,16 @@ import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 
 from ..engine.hierarchy import depths
 from ..masks import rle_to_json
+from ..run import Run
 from ..video.base import FrameSource
 from .folders import atomic_dir
 from .render import open_frames
 
-if TYPE_CHECKING:
-    from ..api import Run
 
 ASSETS = Path(__file__).parent / "viewer_assets"
 CHUNK_BYTES = 3_000_000  # target size of one chunk file: a few seconds of video at most
@@ -41,7 +39,7 @@ def safe_json(obj: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def write_viewer(run: "Run", path: str | Path, *, max_side: int = 960, frames: FrameSource | None = None,
+def write_viewer(run: Run, path: str | Path, *, max_side: int = 960, frames: FrameSource | None = None,
                  chunk_frames: int | None = None, jpeg_quality: int = 85) -> Path:
     """Write the viewer folder `path` (replacing an older one only once the new one is complete).
 
@@ -68,7 +66,7 @@ def write_viewer(run: "Run", path: str | Path, *, max_side: int = 960, frames: F
     return Path(path) / "index.html"
 
 
-def _write_frames_and_chunks(run: "Run", source: FrameSource, out: Path, chunk_frames: int,
+def _write_frames_and_chunks(run: Run, source: FrameSource, out: Path, chunk_frames: int,
                              jpeg_quality: int) -> tuple[dict[int, list[list[int]]], tuple[int, int]]:
     """JPEG per frame, masks per chunk; returns each track's runs of consecutive frames."""
     spans: dict[int, list[list[int]]] = {}
@@ -90,14 +88,14 @@ def _write_frames_and_chunks(run: "Run", source: FrameSource, out: Path, chunk_f
     return spans, (int(frame_size[0]), int(frame_size[1]))
 
 
-def _chunk_frames(run: "Run") -> int:
+def _chunk_frames(run: Run) -> int:
     """Frames per chunk so that a chunk holds about CHUNK_BYTES (RLE bytes of a few sampled frames)."""
     sample = sorted({0, run.num_frames // 3, 2 * run.num_frames // 3, max(run.num_frames - 1, 0)})
     per_frame = sum(len(r["counts"]) + 16 for t in sample for r in run.frame_masks(t).rles) / len(sample)
     return int(max(1, min(MAX_CHUNK_FRAMES, CHUNK_BYTES // max(per_frame, 1))))
 
 
-def _frame_entries(run: "Run", t: int, spans: dict[int, list[list[int]]]) -> list:
+def _frame_entries(run: Run, t: int, spans: dict[int, list[list[int]]]) -> list:
     """[[track_id, area, counts], ...] of frame t at the processing size, smallest first."""
     masks = run.frame_masks(t)
     entries = []
@@ -112,7 +110,7 @@ def _frame_entries(run: "Run", t: int, spans: dict[int, list[list[int]]]) -> lis
     return entries
 
 
-def _write_meta(run: "Run", out: Path, spans: dict[int, list[list[int]]], frame_size: tuple[int, int],
+def _write_meta(run: Run, out: Path, spans: dict[int, list[list[int]]], frame_size: tuple[int, int],
                 chunk_frames: int) -> None:
     tracks = run.tracks()
     depth = depths({t.track_id: t.parent for t in tracks})
@@ -136,5 +134,5 @@ def _write_meta(run: "Run", out: Path, spans: dict[int, list[list[int]]], frame_
 
 
 def _version() -> str:
-    from .. import __version__  # late: everymask/__init__ imports the exports through the API
+    from .._version import __version__
     return __version__

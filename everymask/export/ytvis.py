@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from ..masks import RLE, areas as rle_areas, decode_one, encode, rle_to_json
 from ..faults import crash_point
+from ..masks import RLE, areas as rle_areas, decode_one, encode, rle_to_json
+from ..run import Run
 from .atomic import atomic_write
-
-if TYPE_CHECKING:
-    from ..api import Run
 
 
 def rescale_rle(rle: RLE, size: tuple[int, int]) -> RLE:
@@ -28,7 +25,7 @@ def rescale_rle(rle: RLE, size: tuple[int, int]) -> RLE:
     return encode(cv2.resize(dense, (size[1], size[0]), interpolation=cv2.INTER_NEAREST).astype(bool))[0]
 
 
-def write_ytvis(run: "Run", path: str | Path, video_id: int = 0) -> Path:
+def write_ytvis(run: Run, path: str | Path, video_id: int = 0) -> Path:
     path = Path(path)
     n, size = run.num_frames, run.input_size
     with atomic_write(path) as f:

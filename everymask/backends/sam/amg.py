@@ -13,10 +13,10 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import torch
 
-from ..config import RunConfig
-from ..masks import Masks, decode, encode
-from . import sam_amg_ops as ops
-from .sam_preprocess import sam1_pixels, sam2_pixels, scale_points, upsample_logits
+from ...config import RunConfig
+from ...masks import Masks, decode, encode
+from . import amg_ops as ops
+from .preprocess import sam1_pixels, sam2_pixels, scale_points, upsample_logits
 
 
 class PromptModel(Protocol):

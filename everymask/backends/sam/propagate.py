@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..masks import Masks
-from ..video.base import FrameSource
-from .sam_preprocess import masks_to_input, upsample_logits
+from ...masks import Masks
+from ...video.base import FrameSource
+from .preprocess import masks_to_input, upsample_logits
 
 NO_OBJ_SCORE = -1024.0
 

@@ -24,14 +24,14 @@ import safetensors  # noqa: F401 - imported here so a missing extra fails in the
 import torch
 import transformers  # noqa: F401 - handler with a one-line "pip install 'everymask[sam2]'" message
 
-from ..config import RunConfig, RuntimeOptions
-from ..masks import Masks
-from ..video.base import FrameSource
-from .base import Backend
-from .sam_amg import AmgSettings, AutomaticMaskGenerator, Sam1Prompter, Sam2Prompter
-from .sam_features import EncoderCounter, FeatureCache
-from .sam_models import autocast, load_model, pick_device, spec
-from .sam_propagate import Sam2Propagator
+from ...config import RunConfig, RuntimeOptions
+from ...masks import Masks
+from ...video.base import FrameSource
+from ..base import Backend
+from .amg import AmgSettings, AutomaticMaskGenerator, Sam1Prompter, Sam2Prompter
+from .features import EncoderCounter, FeatureCache
+from .models import autocast, load_model, pick_device, spec
+from .propagate import Sam2Propagator
 
 
 class _Timed:

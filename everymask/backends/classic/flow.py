@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..masks import Masks, areas
-from ..video.base import FrameSource
-from .classic_segment import SuperpixelCache
+from ...masks import Masks, areas
+from ...video.base import FrameSource
+from .superpixels import SuperpixelCache
 
 
 class FlowCache:

@@ -18,9 +18,9 @@ from typing import Any, ContextManager
 
 import torch
 
-from ..errors import EverymaskError
+from ...errors import EverymaskError
 
-from .sam_names import (DEFAULT_SAM1, DEFAULT_SAM2, SAM1_MODELS, SAM2_MODELS, WEIGHT_FILES, find_cached,
+from .names import (DEFAULT_SAM1, DEFAULT_SAM2, SAM1_MODELS, SAM2_MODELS, WEIGHT_FILES, find_cached,
                         hub_cache_dir)
 
 
@@ -136,7 +136,7 @@ def from_checkpoint(ms: ModelSpec, path: Path) -> Path:
         cfg = _read_json(config) if config.is_file() else architecture(ms.family, ms.name).to_dict()
         return _folder_for(cfg, weights=path)
     if path.suffix in (".pt", ".pth", ".bin"):
-        from .sam_convert import pt_to_safetensors
+        from .convert import pt_to_safetensors
         cfg = _read_json(config) if config.is_file() else architecture(ms.family, ms.name).to_dict()
         folder = Path(tempfile.mkdtemp(prefix="everymask-ckpt-"))
         pt_to_safetensors(path, folder / "model.safetensors", ms.family)

@@ -1,6 +1,6 @@
 """The classic backend: weight-free, CPU only, always available (tests, demo, no-GPU users).
 
-Wiring only. The generator (`classic_segment.py`) and the propagator (`classic_flow.py`) share
+Wiring only. The generator (`segment.py`) and the propagator (`flow.py`) share
 one superpixel cache: the superpixels cut at a key frame for mask generation are the ones that
 propagated masks snap to when they arrive there, which is what makes their IoU match exact.
 """
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import RunConfig, RuntimeOptions
-from .base import Backend
-from .classic_flow import FlowCache, FlowPropagator
-from .classic_segment import SegmentGenerator, SuperpixelCache
+from ...config import RunConfig, RuntimeOptions
+from ..base import Backend
+from .flow import FlowCache, FlowPropagator
+from .segment import SegmentGenerator
+from .superpixels import SuperpixelCache
 
 # Frames larger than this on the long side are analysed (flow, superpixels) at this size and the
 # results scaled back: 640 px keeps a 3 px structure of a 720p frame about 1.5 px wide.

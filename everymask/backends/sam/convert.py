@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import EverymaskError
+from ...errors import EverymaskError
 
 
 def pt_to_safetensors(path: Path, out: Path, family: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 if TYPE_CHECKING:
-    from .classic_segment import Superpixels
+    from .superpixels import Superpixels
 
 
 @dataclass

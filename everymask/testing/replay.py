@@ -12,7 +12,7 @@ import numpy as np
 
 from ..masks import RLE, Masks, iou_matrix
 from ..video.base import FrameSource
-from .base import Backend
+from ..backends.base import Backend
 
 
 class ReplayBackend:

@@ -19,7 +19,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .masks import encode, rle_to_json
+from ..masks import encode, rle_to_json
 
 SCENES = ("pan", "occlusion", "enter_exit", "thin_parts")
 

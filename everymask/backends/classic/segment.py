@@ -12,97 +12,29 @@ The algorithm, top to bottom (`SegmentGenerator.generate`):
      ultrametric contour map) and a minimum mean thickness (slivers never match again);
   6. exact mask-IoU NMS at the engine's `match_iou` in score order, up to a budget of
      `max_masks // 3` masks (the engine's tracks accumulate about three key frames' worth).
-The region maths lives in `classic_regions.py`.
+The region maths lives in `regions.py`, the superpixels in `superpixels.py`.
 Every mask is a union of the superpixels of step 1. The propagator snaps its masks at key frames
 to the same superpixels, so a propagated mask and the key frame's own mask of the same region
 agree exactly where the propagation was right, which is what the engine's IoU matching needs.
 """
 from __future__ import annotations
 
-import hashlib
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.segmentation import felzenszwalb
 
-from ..config import RunConfig
-from ..masks import Masks
-from .classic_regions import (RegionGraph, border_stats, enclosed_regions, mask_nms, merge_tree, region_graph,
-                              tree_members, unique_rows)
-
-
-@dataclass
-class Superpixels:
-    """Fine regions of one frame at the frame's resolution."""
-
-    labels: np.ndarray              # H x W int32, 0..K-1
-    count: int
-
-    @property
-    def labels_t(self) -> np.ndarray:
-        """W x H copy (the propagator's column-major layout), made once."""
-        if getattr(self, "_t", None) is None:
-            self._t = np.ascontiguousarray(self.labels.T)
-        return self._t
+from ...config import RunConfig
+from ...masks import Masks
+from .regions import (RegionGraph, border_stats, enclosed_regions, mask_nms, merge_tree, region_graph, tree_members,
+                      unique_rows)
+from .superpixels import SuperpixelCache
 
 
 def lab_image(image: np.ndarray) -> np.ndarray:
     """Smoothed CIE Lab: colour distances there track perceived differences better than in RGB."""
     lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     return cv2.GaussianBlur(lab, (0, 0), 0.8)
-
-
-def compute_superpixels(image: np.ndarray, work_side: int = 640) -> Superpixels:
-    """Felzenszwalb superpixels, computed at most at `work_side` pixels on the long side.
-
-    Parameters are relative to the frame area so that a 240p and a 720p frame give a similar
-    number of regions (~300-600): fine enough for thin parts, coarse enough for a fast hierarchy.
-    """
-    h, w = image.shape[:2]
-    f = min(1.0, work_side / max(h, w))
-    small = image if f == 1.0 else cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    area = small.shape[0] * small.shape[1]
-    labels = felzenszwalb(small, scale=60.0 * np.sqrt(area / 102240), sigma=0.6,
-                          min_size=max(8, int(area * 0.00015)))
-    if f != 1.0:
-        labels = cv2.resize(labels.astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
-    labels = np.unique(labels, return_inverse=True)[1].reshape(h, w).astype(np.int32)
-    return Superpixels(labels, int(labels.max()) + 1)
-
-
-class SuperpixelCache:
-    """Superpixels by frame index, shared by the generator and the propagator (bounded LRU).
-
-    The engine generates at key frame k and later propagates into k from both sides; snapping
-    there needs the same superpixels, so they are computed once per key frame. An entry also
-    keeps a checksum of a pixel sample, so a backend reused on another video with the same
-    frame numbers recomputes instead of handing back another video's superpixels.
-    """
-
-    def __init__(self, capacity: int = 24, work_side: int = 640) -> None:
-        self.capacity, self.work_side = capacity, work_side
-        self._items: OrderedDict[int, tuple[bytes, Superpixels]] = OrderedDict()
-        self.computed = self.hits = 0
-        self.seconds = 0.0
-
-    def get(self, index: int, image: np.ndarray) -> Superpixels:
-        key = hashlib.blake2b(np.ascontiguousarray(image[::7, ::5]).tobytes(), digest_size=8).digest()
-        item = self._items.get(index)
-        if item is not None and item[0] == key and item[1].labels.shape == image.shape[:2]:
-            self._items.move_to_end(index)
-            self.hits += 1
-            return item[1]
-        t0 = time.perf_counter()
-        sp = compute_superpixels(image, self.work_side)
-        self.seconds += time.perf_counter() - t0
-        self.computed += 1
-        self._items[index] = (key, sp)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-        return sp
 
 
 class SegmentGenerator:
