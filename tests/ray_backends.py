@@ -13,8 +13,8 @@ class DyingOnceReplay(ReplayBackend):
         super().__init__(truth, size, missed=missed)
         self.frame, self.marker = frame, marker
 
-    def generate(self, frame_index, image):
+    def generate(self, frame_index, image, prior=None):
         if frame_index == self.frame and not Path(self.marker).exists():
             Path(self.marker).write_text(str(os.getpid()))
             os._exit(1)
-        return super().generate(frame_index, image)
+        return super().generate(frame_index, image, prior)

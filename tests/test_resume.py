@@ -36,9 +36,9 @@ class CrashingReplay(ReplayBackend):
         if self.left < 0:
             raise Crash()
 
-    def generate(self, frame_index, image):
+    def generate(self, frame_index, image, prior=None):
         self._tick()
-        return super().generate(frame_index, image)
+        return super().generate(frame_index, image, prior)
 
     def propagate(self, source, start, stop, seeds):
         self._tick()

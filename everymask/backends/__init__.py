@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..config import RunConfig, RuntimeOptions
 from ..errors import EverymaskError
-from .base import Backend, MaskGenerator, Propagator
+from .base import Backend, MaskDescriber, MaskGenerator, Propagator
 
-__all__ = ["Backend", "MaskGenerator", "Propagator", "load_backend"]
+__all__ = ["Backend", "MaskDescriber", "MaskGenerator", "Propagator", "load_backend"]
 
 
 def load_backend(config: RunConfig, options: RuntimeOptions | None = None) -> Backend:

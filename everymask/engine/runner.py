@@ -57,8 +57,8 @@ class Runner:
         self._unit(gen_unit(keys[0]), lambda: self._generate(keys[0]))
         for i in range(len(keys) - 1):
             k, k_next = keys[i], keys[i + 1]
-            self._unit(gen_unit(k_next), lambda: self._generate(k_next))
             self._unit(fwd_unit(k), lambda: self._forward(i))
+            self._unit(gen_unit(k_next), lambda: self._generate(k_next))
             self._backward_cascade(origin_index=i + 1)
             self.on_window(RunProgress(i + 1, len(keys) - 1))
         last = len(keys) - 1
@@ -89,9 +89,13 @@ class Runner:
 
     # units --------------------------------------------------------------------------------
     def _generate(self, k: int):
+        """Generate k's masks; the forward arrivals at k (already committed) go along as the prior."""
         image = self.source.frame(k)
+        arrivals = self.store.frame_rows(k, self.size, FORWARD)
+        prior = Masks(size=self.size, ids=[a.pid for a in arrivals], rles=[a.rle for a in arrivals],
+                      scores=[a.score for a in arrivals])
         with self.timer.stage("generate"):
-            masks = self.backend.generator.generate(k, image)
+            masks = self.backend.generator.generate(k, image, prior)
         with self.timer.stage("associate"):
             areas = masks.areas
             keep = np.flatnonzero(areas >= max(self.config.min_area * self.frame_px, 1))

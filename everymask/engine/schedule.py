@@ -3,8 +3,11 @@
 Work is done window after window (key frame k_i to k_{i+1}) so that the frames a window needs
 are visited close together in time and stay in the backends' frame/feature caches:
 
-    gen(k_{i+1}); fwd(k_i); bwd(k_{i+1}, origin k_{i+1}); then the backward cascade of that origin
+    fwd(k_i); gen(k_{i+1}); bwd(k_{i+1}, origin k_{i+1}); then the backward cascade of that origin
     (masks of k_{i+1} unmatched at k_i keep going back: bwd(k_i, k_{i+1}), bwd(k_{i-1}, k_{i+1}), ...)
+
+fwd(k_i) comes first so that the masks it carries into k_{i+1} are there when k_{i+1} is
+generated: the generator gets them as a prior (hints of what to find again).
 
 The forward direction is one chain (fwd(k) carries the unmatched arrivals of fwd(k-) along with
 k's own masks). The backward direction cannot be one chain in time order (its continuations come

@@ -24,7 +24,7 @@ class ReplayBackend:
         self.generated_frames: list[int] = []
         self.propagations: list[tuple[int, int, int]] = []  # (start, stop, number of seeds)
 
-    def generate(self, frame_index: int, image: np.ndarray) -> Masks:
+    def generate(self, frame_index: int, image: np.ndarray, prior: Masks | None = None) -> Masks:
         self.generated_frames.append(frame_index)
         tracks = [t for t in sorted(self.truth) if frame_index in self.truth[t] and (t, frame_index) not in self.missed]
         return Masks(size=self.size, ids=np.arange(len(tracks)), rles=[self.truth[t][frame_index] for t in tracks],

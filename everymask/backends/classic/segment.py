@@ -67,7 +67,7 @@ class SegmentGenerator:
         self.seconds = 0.0
         self.calls = 0
 
-    def generate(self, frame_index: int, image: np.ndarray) -> Masks:
+    def generate(self, frame_index: int, image: np.ndarray, prior: Masks | None = None) -> Masks:
         t0 = time.perf_counter()
         size = image.shape[:2]
         frame_px = float(size[0] * size[1])

@@ -123,7 +123,7 @@ class AutomaticMaskGenerator:
         self.grids = ops.layer_point_grids(s.points_per_side, s.crop_n_layers, s.crop_n_points_downscale_factor)
 
     @torch.inference_mode()
-    def generate(self, frame_index: int, image: np.ndarray) -> Masks:
+    def generate(self, frame_index: int, image: np.ndarray, prior: Masks | None = None) -> Masks:
         h, w = image.shape[:2]
         boxes, layers = ops.crop_boxes((h, w), self.settings.crop_n_layers, self.settings.crop_overlap_ratio)
         parts = [self._crop(frame_index, image, box, layer) for box, layer in zip(boxes, layers)]

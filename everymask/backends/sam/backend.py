@@ -56,9 +56,9 @@ class _TimedGenerator:
         self.inner, self.timer = inner, timer
         self.frames = 0
 
-    def generate(self, frame_index: int, image: np.ndarray) -> Masks:
+    def generate(self, frame_index: int, image: np.ndarray, prior: Masks | None = None) -> Masks:
         t0 = time.perf_counter()
-        out = self.inner.generate(frame_index, image)
+        out = self.inner.generate(frame_index, image, prior)
         self.timer.seconds["generate"] = self.timer.seconds.get("generate", 0.0) + time.perf_counter() - t0
         self.frames += 1
         return out
