@@ -145,7 +145,7 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
         if runner.units_run or meta.get("finalized_units") != str(units_done) or meta.get("status") is None:
             progress.start("finalize", 1)
             with timer.stage("finalize"):
-                finalize(store, config, len(source), source.size)
+                finalize(store, config, len(source), source.size, float(source.fps or 30.0))
             progress.update(1, 1)
             progress.finish()
             store.set_meta({"finalized_units": str(units_done), "status": "complete" if complete else "partial"})

@@ -25,9 +25,12 @@ KNOBS = {
     "vanish_area": "a propagated mask under this fraction of the frame ends (default 0.0006)",
     "carry_keys": "an unmatched mask is carried at most this many key frames past the one it was found on, "
                   "bounding work and drift on long videos (default 10; 0: until it vanishes, as the original)",
-    "merge_copies": "carried masks that copy another (IoU > match-iou with a key-frame mask or with each "
-                    "other) merge and stop: about a third fewer masks per frame on real footage, slightly "
-                    "lower scores on the synthetic tests (default off: the original method)",
+    "second_iou": "after the one-to-one matching at match-iou, mutual best pairs above this IoU are one "
+                  "object too (default 0.5)",
+    "copy_iou": "two tracks whose masks on one frame overlap above this IoU are one thing: their ids merge, "
+                "or the younger ends there (default 0.9)",
+    "reid_seconds": "a track that ended (left, occluded) takes its id back when its object is found again "
+                    "within this many seconds (default 5; 0: never)",
     "max_side": "downscale frames whose longer side exceeds this many pixels (default 0: input size)",
     "points_per_side": "generator grid (default 32)",
     "pred_iou_thresh": "generator predicted-IoU filter (default 0.8)",

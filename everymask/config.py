@@ -27,7 +27,9 @@ class RunConfig:
     match_iou: float = 0.8             # propagated vs key-frame mask: same object above this IoU
     vanish_area: float = 0.0006        # a propagated mask under this fraction of the frame ends
     carry_keys: int = 10               # an unmatched mask is carried at most this many key frames (0: no limit)
-    merge_copies: bool = False         # carried masks that copy another object merge and stop (fewer masks)
+    second_iou: float = 0.5            # what match_iou leaves: mutual best pairs above this are one object too
+    copy_iou: float = 0.9              # two tracks whose masks on a frame overlap above this are one thing
+    reid_seconds: float = 5.0          # an ended track can take its id back this long after (0: never)
     max_side: int = 0                  # downscale frames whose longer side exceeds this (0: never)
     # mask generator (names as in SAM's automatic mask generator)
     points_per_side: int = 32
@@ -71,7 +73,14 @@ class RunConfig:
                 raise bad(name, "must be a fraction of the frame area in [0, 1)")
         if not isinstance(self.coverage_target, (int, float)) or not 0.0 < self.coverage_target <= 1.0:
             raise bad("coverage_target", "must be a fraction in (0, 1]; 1 keeps every mask")
-        for name in ("match_iou", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
+        if not isinstance(self.reid_seconds, (int, float)) or self.reid_seconds < 0:
+            raise bad("reid_seconds", "must be a number of seconds >= 0 (0: no re-identification)")
+        if not isinstance(self.copy_iou, (int, float)) or not 0.5 <= self.copy_iou <= 1.0:
+            raise bad("copy_iou", "must be between 0.5 and 1 (two masks above it on one frame are one thing)")
+        if isinstance(self.second_iou, (int, float)) and isinstance(self.match_iou, (int, float)) \
+                and self.second_iou > self.match_iou:
+            raise bad("second_iou", f"must be at most --match-iou ({self.match_iou}): it is the second, lower stage")
+        for name in ("match_iou", "second_iou", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
                      "part_inside", "part_frames", "part_max_ratio"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:

@@ -1,5 +1,6 @@
 """The engine, exactly: a replay backend serves known masks, so every id and frame range is known."""
 import json
+import sqlite3
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ import pytest
 import everymask
 from everymask.testing.replay import ReplayBackend
 from everymask.config import RunConfig, RuntimeOptions
-from everymask.engine.associate import match, pick_representatives, resolve_ids
+from everymask.engine.associate import Thresholds, match, match_key_frame, pick_representatives, resolve_ids
+from everymask.engine.runner import track_graph
 from everymask.engine.schedule import key_frames, origin_of, pid_of
 from everymask.masks import decode_one, rle_from_json
 
@@ -132,30 +134,93 @@ def test_single_frame_video(tmp_path):
     assert spans(run) == [(1, 0, 0, 1)]
 
 
-def test_match_is_one_to_one_above_threshold_and_absorbs_duplicates():
+def test_match_is_one_to_one_above_threshold():
     g = [box(SIZE, 0, 0, 10, 10), box(SIZE, 20, 20, 10, 10)]
     a = [box(SIZE, 20, 21, 10, 10), box(SIZE, 0, 0, 10, 10)]
     assert match(a, g, 0.8) == [(0, 1, 0.8181818181818182), (1, 0, 1.0)]
     assert match([box(SIZE, 0, 5, 10, 10)], g, 0.8) == []  # IoU 1/3
-    # a second arrival on the same object (IoU 0.9 > 0.8) merges there too instead of going on
-    dup = [box(SIZE, 0, 0, 10, 10), box(SIZE, 0, 0, 9, 10)]
-    assert match(dup, g[:1], 0.8, duplicates=True) == [(0, 0, 1.0), (1, 0, 0.9)]
-    assert match(dup, g[:1], 0.8) == [(0, 0, 1.0)]
-    assert match(dup, g[:1], 0.95, duplicates=True) == [(0, 0, 1.0)]
 
 
-def test_merge_copies_stops_a_carried_copy_of_a_tracked_object(tmp_path):
+def key_match(arrivals, generated, key_frame=5, graph=None, **thresholds):
+    """match_key_frame on (pid, box) lists; -> (stops, merges, graph)."""
+    graph = graph or track_graph()
+    out = match_key_frame([p for p, _ in arrivals], [m for _, m in arrivals], [p for p, _ in generated],
+                          [m for _, m in generated], key_frame, graph, Thresholds(**thresholds))
+    return sorted(out.stops), out.merges, graph
+
+
+def test_key_frame_match_stages():
+    a0, a1, a2, a3 = (pid_of(n, 0) for n in range(4))   # four tracks, from four earlier frames
+    g0, g1, g2 = (pid_of(5, n) for n in range(3))
+    obj = box(SIZE, 0, 0, 20, 10)                      # 200 px
+    stops, merges, graph = key_match(
+        [(a0, obj), (a1, box(SIZE, 0, 0, 19, 10)),         # a1: IoU 0.95 with g0, which a0 takes: a copy
+         (a2, box(SIZE, 25, 0, 10, 10)),                   # a2: IoU 0.538 with g1 only: second stage
+         (a3, box(SIZE, 25, 40, 10, 10))],                 # a3: nothing there: goes on
+        [(g0, obj), (g1, box(SIZE, 25, 3, 10, 10)), (g2, box(SIZE, 0, 40, 8, 8))])
+    assert stops == [0, 1, 2]
+    assert merges == [(a0, g0, 1.0, "match"), (a1, g0, 0.95, "copy"), (a2, g1, 0.5384615384615384, "second")]
+    assert graph.find(a1) == graph.find(g0) == a0 and graph.find(g1) == a2 and graph.find(a3) == a3
+    # two masks of one earlier key frame: the copy cannot join (cannot-link) but stops all the same
+    b0, b1 = pid_of(0, 0), pid_of(0, 1)
+    stops, merges, graph = key_match([(b0, obj), (b1, box(SIZE, 0, 0, 19, 10))], [(g0, obj)])
+    assert stops == [0, 1] and merges == [(b0, g0, 1.0, "match")] and graph.find(b1) == b1
+
+
+def test_key_frame_match_second_stage_needs_a_mutual_best():
+    a0, a1, g0 = pid_of(0, 0), pid_of(0, 1), pid_of(5, 0)
+    # both arrivals overlap g0 at 0.54 and 0.67: only the mutual best (a1) merges, a0 goes on
+    stops, merges, _ = key_match([(a0, box(SIZE, 0, 3, 10, 10)), (a1, box(SIZE, 0, 2, 10, 10))],
+                                 [(g0, box(SIZE, 0, 0, 10, 10))])
+    assert stops == [1] and merges == [(a1, g0, 0.6666666666666666, "second")]
+    # with the second stage off (second_iou above it), both go on
+    assert key_match([(a1, box(SIZE, 0, 2, 10, 10))], [(g0, box(SIZE, 0, 0, 10, 10))], second=0.7)[:2] == ([], [])
+
+
+def test_key_frame_match_refuses_a_merge_that_would_not_hold():
+    # a0's track already holds g1, a mask of key frame 5: it cannot also take g0 (same key frame) even at
+    # IoU 1; a0 stops (its track goes on as g1), and a1 takes g0 one to one
+    a0, a1, g0, g1 = pid_of(0, 0), pid_of(0, 1), pid_of(5, 0), pid_of(5, 1)
+    graph = track_graph()
+    assert graph.join(a0, g1) and not graph.can_join(a0, g0)
+    stops, merges, _ = key_match([(a0, box(SIZE, 0, 0, 10, 10)), (a1, box(SIZE, 0, 1, 10, 10))],
+                                 [(g0, box(SIZE, 0, 0, 10, 10)), (g1, box(SIZE, 20, 20, 10, 10))], graph=graph)
+    assert stops == [0, 1] and merges == [(a1, g0, 0.8181818181818182, "match")]
+    # the arrival's track and g2's both hold a mask of key frame 10: the match (IoU 0.82) is refused, so
+    # the arrival is not matched and goes on (a copy, above copy_iou, would stop)
+    b0, g2 = pid_of(0, 2), pid_of(5, 2)
+    graph = track_graph()
+    assert graph.join(b0, pid_of(10, 0)) and graph.join(g2, pid_of(10, 1))
+    stops, merges, _ = key_match([(b0, box(SIZE, 0, 1, 10, 10))], [(g2, box(SIZE, 0, 0, 10, 10))], graph=graph)
+    assert stops == [] and merges == []
+    stops, merges, _ = key_match([(b0, box(SIZE, 0, 0, 10, 10))], [(g2, box(SIZE, 0, 0, 10, 10))], graph=graph)
+    assert stops == [0] and merges == []
+
+
+def test_key_frame_match_copies_among_arrivals_keep_the_oldest():
+    old, young, g0 = pid_of(0, 0), pid_of(5, 0), pid_of(10, 0)
+    stops, merges, graph = key_match([(old, box(SIZE, 0, 0, 20, 10)), (young, box(SIZE, 0, 0, 19, 10))],
+                                     [(g0, box(SIZE, 30, 40, 5, 5))], key_frame=10)
+    assert stops == [1] and merges == [(old, young, 0.95, "copy")] and graph.find(young) == old
+
+
+def test_a_copy_of_a_tracked_object_never_reaches_the_output(tmp_path):
     # object 2 is hidden from the generator on every key frame but 10 and nearly coincides with object 1
-    # (IoU 0.9): where it arrives at key frames 5 and 15 it is a copy of object 1's key mask. Plain, it
-    # goes on to both ends; with merge_copies it stops there (it cannot merge: it was generated on
-    # frame 10 beside object 1, and one key frame's masks never join one track)
-    truth = {1: {t: box(SIZE, 2, 2, 10, 10) for t in range(T)},
-             2: {t: box(SIZE, 2, 2, 9, 10) for t in range(T)}}
+    # (IoU 0.95): where it arrives at key frames 5 and 15 it is a copy of object 1's key mask, and it
+    # cannot merge (it was generated on frame 10 beside object 1: a cannot-link), so it stops there; in
+    # finalize, on frames 5-15, the younger of the two copies ends: one object, one id, one mask per frame
+    truth = {1: {t: box(SIZE, 2, 2, 20, 10) for t in range(T)},
+             2: {t: box(SIZE, 2, 2, 19, 10) for t in range(T)}}
     missed = {(2, k) for k in (0, 5, 15, 20, 22)}
-    plain, _ = run_replay(tmp_path, truth, missed=missed, name="plain")
-    merged, _ = run_replay(tmp_path, truth, missed=missed, config=CONFIG.replace(merge_copies=True), name="merged")
-    assert spans(plain) == [(1, 0, 22, 23), (2, 0, 22, 23)]
-    assert spans(merged) == [(1, 0, 22, 23), (2, 5, 15, 11)]
+    run, _ = run_replay(tmp_path, truth, missed=missed, name="copies")
+    assert spans(run) == [(1, 0, 22, 23)]
+    assert run.summary()["max_masks_per_frame"] == 1
+    with sqlite3.connect(run.dir / "everymask.sqlite") as db:
+        kinds = [k for (k,) in db.execute("SELECT kind FROM merges WHERE a % 100000 = 1 OR b % 100000 = 1")]
+    assert kinds == []  # every join of object 2's mask was refused
+    # above copy_iou they are two things: both go on to both ends
+    apart, _ = run_replay(tmp_path, truth, missed=missed, config=CONFIG.replace(copy_iou=0.96), name="apart")
+    assert spans(apart) == [(1, 0, 22, 23), (2, 0, 22, 23)]
 
 
 def test_resolve_ids_refuses_two_masks_of_one_key_frame():

@@ -1,55 +1,148 @@
-"""Pure maths of association: one-to-one IoU matching, id merges with cannot-links, and which
-mask of a merged track represents it on each frame."""
+"""Association: what the masks arriving at a key frame are (a key-frame mask's object, a copy, or
+something that goes on), id merges with cannot-links, and which mask of a merged track
+represents it on each frame."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..masks import RLE, iou_matrix
+from .track_graph import TrackGraph
 
 
-def match(arrivals: Sequence[RLE], generated: Sequence[RLE], min_iou: float,
-          duplicates: bool = False) -> list[tuple[int, int, float]]:
-    """Arrivals that are a key-frame mask's object: pairs (i, j, iou) with iou > min_iou.
+def match(a: Sequence[RLE], b: Sequence[RLE], min_iou: float) -> list[tuple[int, int, float]]:
+    """The method's one-to-one Hungarian assignment on IoU: pairs (i, j, iou) with iou > min_iou."""
+    if not a or not b:
+        return []
+    iou = iou_matrix(a, b)
+    rows, cols = linear_sum_assignment(iou, maximize=True)
+    return sorted((int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > min_iou)
 
-    The Hungarian assignment on IoU pairs arrivals and key-frame masks one to one (the method).
-    With `duplicates`, an arrival left out of it that still overlaps some key-frame mask above
-    min_iou is taken as a copy of that mask's object (two tracks that converged on one object):
-    it is paired with its best such mask as well, so it merges there instead of going on.
-    """
+
+def staged_pairs(arrivals: Sequence[RLE], generated: Sequence[RLE], thresholds: "Thresholds"
+                 ) -> list[tuple[int, int, float]]:
+    """`match_key_frame`'s stages 2-4 without a track graph: (arrival, generated mask, iou) for the
+    one-to-one pairs above `match`, then the copies (an arrival above `copy` with a taken mask),
+    then the mutual best pairs above `second` among what is left. Used where window tracks meet,
+    whose cannot-links are checked when the joins are applied."""
     if not arrivals or not generated:
         return []
-    iou = iou_matrix(arrivals, generated)
+    iou = iou_matrix(list(arrivals), list(generated))
     rows, cols = linear_sum_assignment(iou, maximize=True)
-    pairs = {int(i): (int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > min_iou}
-    for i in range(len(arrivals) if duplicates else 0):
-        if i not in pairs:
-            j = int(iou[i].argmax())
-            if iou[i, j] > min_iou:
-                pairs[i] = (i, j, float(iou[i, j]))
-    return [pairs[i] for i in sorted(pairs)]
+    pairs = [(int(i), int(j), float(iou[i, j])) for i, j in zip(rows, cols) if iou[i, j] > thresholds.match]
+    done, taken = {i for i, _, _ in pairs}, {j for _, j, _ in pairs}
+    for i in range(len(arrivals)):
+        j = int(iou[i].argmax())
+        if i not in done and iou[i, j] > thresholds.copy:
+            pairs.append((i, j, float(iou[i, j])))
+            done.add(i)
+    left_a = [i for i in range(len(arrivals)) if i not in done]
+    left_g = [j for j in range(len(generated)) if j not in taken]
+    if left_a and left_g:
+        sub = iou[np.ix_(left_a, left_g)]
+        best_g, best_a = sub.argmax(1), sub.argmax(0)
+        pairs += [(i, left_g[int(best_g[r])], float(sub[r, best_g[r]])) for r, i in enumerate(left_a)
+                  if best_a[best_g[r]] == r and sub[r, best_g[r]] > thresholds.second]
+    return sorted(pairs)
 
 
-def absorb_duplicates(masks: Sequence[RLE], min_iou: float) -> list[tuple[int, int, float]]:
-    """Masks that go on together but are one object: pairs (i, j, iou), i a copy of kept mask j.
+@dataclass(frozen=True)
+class Thresholds:
+    """IoU thresholds of the association at key frames (RunConfig's match_iou, second_iou, copy_iou)."""
 
-    Unmatched arrivals carry on into the next window; two of them above min_iou with each other
-    would go on as two copies of one track. The first in the given order (the engine passes the
-    oldest id first) is kept, the others merge into it and stop.
+    match: float = 0.8
+    second: float = 0.5
+    copy: float = 0.9
+
+
+@dataclass
+class KeyFrameMatch:
+    """What the association decided at one key frame.
+
+    `stops`: indices of arrivals that stop here (their object goes on as a key-frame mask or
+    as another arrival). `merges`: (pid, pid, iou, kind) in the order they were joined, kind one
+    of "match" (one-to-one at match_iou), "second" (mutual best at second_iou), "copy" (a copy
+    of a key-frame mask or of another arrival).
     """
-    if len(masks) < 2:
-        return []
-    iou = iou_matrix(masks, masks)
-    kept: list[int] = []
-    out = []
-    for i in range(len(masks)):
-        best = max(kept, key=lambda j: iou[i, j], default=None)
-        if best is not None and iou[i, best] > min_iou:
-            out.append((i, best, float(iou[i, best])))
-        else:
-            kept.append(i)
+
+    stops: set[int] = field(default_factory=set)
+    merges: list[tuple[int, int, float, str]] = field(default_factory=list)
+
+
+def match_key_frame(arrival_pids: Sequence[int], arrivals: Sequence[RLE], generated_pids: Sequence[int],
+                    generated: Sequence[RLE], key_frame: int, graph: TrackGraph,
+                    thresholds: Thresholds = Thresholds()) -> KeyFrameMatch:
+    """Associate the masks that arrive at a key frame with the masks generated there.
+
+    Arrivals are taken in the order given (the engine passes them oldest id first). In order:
+    1. an arrival whose track already has its own mask on this key frame stops: that mask carries
+       the track on;
+    2. the method's one-to-one Hungarian assignment on IoU, pairs above `match`;
+    3. copies: an arrival above `copy` with a key-frame mask that another arrival took is the
+       same object;
+    4. a second stage for what is left, as two-stage trackers do: mutual best pairs above `second`;
+    5. copies among the arrivals still going: above `copy` with an older one, the younger stops.
+    Every join goes through `graph`, which refuses one that would put two masks generated on one
+    frame into one track; an arrival matched by a refused join does not stop (stages 2 and 4),
+    except a copy (3 and 5), which stops anyway: the object it copies goes on without it.
+    """
+    out = KeyFrameMatch()
+    n, m = len(arrivals), len(generated)
+    if n == 0:
+        return out
+
+    def join(i: int, pid: int, iou: float, kind: str) -> bool:
+        if graph.join(arrival_pids[i], pid):
+            out.merges.append((int(arrival_pids[i]), int(pid), float(iou), kind))
+            return True
+        return False
+
+    for i in range(n):                                                          # 1
+        if key_frame in graph.keys(arrival_pids[i]):
+            out.stops.add(i)
+    iou = iou_matrix(list(arrivals), list(generated)) if m else np.zeros((n, 0))
+    taken: set[int] = set()
+    if m:
+        live = np.array([i not in out.stops for i in range(n)])
+        feasible = np.array([[graph.can_join(a, g) for g in generated_pids] for a in arrival_pids], bool)
+        score = np.where(feasible & live[:, None], iou, 0.0)
+        rows, cols = linear_sum_assignment(score, maximize=True)                # 2
+        for i, j in sorted(zip(rows.tolist(), cols.tolist()), key=lambda p: (-score[p], p)):
+            if score[i, j] > thresholds.match and join(i, generated_pids[j], iou[i, j], "match"):
+                out.stops.add(i)
+                taken.add(j)
+        for i in range(n):                                                      # 3
+            if i in out.stops:
+                continue
+            j = int(iou[i].argmax())
+            if iou[i, j] > thresholds.copy:
+                join(i, generated_pids[j], iou[i, j], "copy")
+                out.stops.add(i)
+        left_a = [i for i in range(n) if i not in out.stops]                    # 4
+        left_g = [j for j in range(m) if j not in taken]
+        if left_a and left_g:
+            sub = iou[np.ix_(left_a, left_g)]
+            best_g, best_a = sub.argmax(1), sub.argmax(0)
+            for r, i in enumerate(left_a):
+                c = int(best_g[r])
+                if best_a[c] == r and sub[r, c] > thresholds.second and join(i, generated_pids[left_g[c]],
+                                                                            sub[r, c], "second"):
+                    out.stops.add(i)
+    going = [i for i in range(n) if i not in out.stops]                         # 5
+    if len(going) > 1:
+        between = iou_matrix([arrivals[i] for i in going], [arrivals[i] for i in going])
+        kept: list[int] = []
+        for r, i in enumerate(going):
+            best = max(kept, key=lambda q: between[r, q], default=None)
+            if best is not None and between[r, best] > thresholds.copy:
+                graph.join(arrival_pids[going[best]], arrival_pids[i]) and out.merges.append(
+                    (int(arrival_pids[going[best]]), int(arrival_pids[i]), float(between[r, best]), "copy"))
+                out.stops.add(i)
+            else:
+                kept.append(r)
     return out
 
 

@@ -1,23 +1,57 @@
-"""Turn the store's per-key-frame masks and id merges into final tracks.
+"""Turn the store's masks and id merges into final tracks: one id per thing.
 
-Two streaming passes over the frames (memory bounded by one frame's masks plus per-track
-counters): the first finds each track's extent, the second writes one mask per track per frame
-with final ids 1..N in order of first appearance and accumulates the part-of hierarchy.
+Streaming passes over the frames (memory bounded by one frame's masks plus per-track summaries):
+
+1. identity: the runner's merges are replayed in the order they were decided (the runner's own
+   track graph, rebuilt); then, frame by frame, two tracks whose masks overlap above `copy_iou`
+   are one thing: their ids join where the cannot-links allow it, otherwise the younger ends
+   there. The same pass records each track's first and last masks and the camera's motion;
+2. re-identification (engine/reid.py): a track that ended takes its id back when a track that
+   starts within `reid_seconds` is its object found again;
+3. extents: each track's first and last frame, its area, which frames it is on;
+4. write: one mask per track per frame with final ids 1..N in order of first appearance, the
+   part-of hierarchy and coverage.
+Passes 3 and 4 also drop, on any frame, the younger of two masks still above `copy_iou` (a
+guarantee, rarely needed after pass 1), so tracks.json never holds two copies of one thing.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
 from ..config import RunConfig
-from ..masks import union_area
-from ..store import RunStore, TrackRow
-from .associate import pick_representatives, resolve_ids
+from ..masks import boxes, union_area
+from ..store import GENERATED, RunStore, TrackRow
+from .associate import pick_representatives
+from .copies import copy_pairs
 from .hierarchy import PartOfCounter
-from .schedule import PID_BASE, origin_of
+from .reid import CameraPath, TrackEnds, reid_links
+from .runner import track_graph
+from .schedule import PID_BASE
+from .track_graph import TrackGraph
+
+
+@dataclass
+class FrameRows:
+    """The stored masks of one frame as parallel arrays. `groups`: each mask's node in the identity
+    graph (its provisional id; a stitched window track when windows are stitched)."""
+
+    groups: np.ndarray
+    pids: np.ndarray
+    directions: np.ndarray
+    areas: np.ndarray
+    counts: list
+
+    def select(self, keep: np.ndarray) -> "FrameRows":
+        return FrameRows(self.groups[keep], self.pids[keep], self.directions[keep], self.areas[keep],
+                         [self.counts[i] for i in keep.tolist()])
+
+
+def empty_rows() -> FrameRows:
+    z = np.zeros(0, np.int64)
+    return FrameRows(z, z, z, z, [])
 
 
 @dataclass
@@ -29,43 +63,87 @@ class _Extent:
     max_area: int = 0
 
 
-def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int]) -> int:
+def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float) -> int:
     """Write the `tracks` and `track_masks` tables; returns the number of tracks."""
     gen_scores = store.generated_scores()
-    root_of = resolve_ids(sorted(gen_scores), store.merges(), keys_of=lambda pid: (origin_of(pid),))
-    scores: dict[int, list[float]] = defaultdict(list)
-    for pid, score in gen_scores.items():
-        scores[root_of[pid]].append(score)
+    graph = track_graph()
+    for pid in sorted(gen_scores):
+        graph.add(pid)
+    graph.replay(store.merges())
 
-    def frame_selection(frame: int) -> tuple[list[tuple[int, bytes]], list[int]]:
-        rows = [r for r in store.frame_rows(frame, size) if r.pid in root_of]
+    def frame_rows(frame: int) -> FrameRows:
+        rows = [r for r in store.frame_rows(frame, size) if r.pid in gen_scores]
         if not rows:
-            return [], []
+            return empty_rows()
         pids = np.array([r.pid for r in rows], np.int64)
-        roots = np.array([root_of[p] for p in pids.tolist()], np.int64)
-        keep = pick_representatives(pids, np.array([r.direction for r in rows]), roots, pids // PID_BASE, frame)
-        return [(rows[i].area, rows[i].rle["counts"]) for i in keep], roots[keep].tolist()
+        return FrameRows(pids, pids, np.array([r.direction for r in rows], np.int64),
+                         np.array([r.area for r in rows], np.int64), [r.rle["counts"] for r in rows])
 
-    return write_final_tracks(store, config, num_frames, size, frame_selection,
-                              score_of=lambda root: float(np.mean(scores[root])),
-                              roots_of=lambda track_of: {tid: root for root, tid in track_of.items()})
+    scores: dict[int, list[float]] = {}
+
+    def score_of(root: int) -> float:
+        if not scores:
+            for pid, score in gen_scores.items():
+                scores.setdefault(graph.find(pid), []).append(score)
+        return float(np.mean(scores.get(root, [0.0])))
+
+    return write_final_tracks(store, config, num_frames, size, fps, frame_rows, graph, score_of,
+                              roots_of=lambda track_of: {tid: root for root, tid in track_of.items()},
+                              descriptors_of=store.descriptors)
 
 
-def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
-                       frame_selection: Callable[[int], tuple[list[tuple[int, bytes]], list[int]]],
-                       score_of: Callable[[int], float],
-                       roots_of: Callable[[dict[int, int]], dict[int, int]]) -> int:
-    """Number and write the tracks that `frame_selection` gives frame by frame; returns their count.
+def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
+                       frame_rows: Callable[[int], FrameRows], graph: TrackGraph,
+                       score_of: Callable[[int], float], roots_of: Callable[[dict[int, int]], dict[int, int]],
+                       descriptors_of: Callable[[list[int]], dict[int, np.ndarray]] = lambda pids: {}) -> int:
+    """Resolve identities over `graph` (passes 1-2), number and write the tracks (3-4); returns their count.
 
-    `frame_selection(frame)` -> ((area, RLE counts) of the one mask kept per track, the track's
-    group key (an int that orders equal first frames)). Used by `finalize` and by the windowed
-    executors' stitching, so both number tracks, drop small ones, and compute the part-of
-    hierarchy and coverage the same way.
+    Used by `finalize` (nodes are provisional ids) and by the windowed executors' stitching (nodes
+    are stitched window tracks), so both resolve copies, re-identify, number tracks, drop small
+    ones and compute the part-of hierarchy and coverage the same way.
     """
+    identity = _IdentityPass(graph, config.copy_iou, size, num_frames)
+    for frame in range(num_frames):
+        identity.add_frame(frame, frame_rows(frame))
+    ended = identity.ended_members()
+    links = reid_links(identity.ends, identity.camera,
+                       descriptors_of(identity.key_pids()) if config.reid_seconds > 0 else {},
+                       int(round(config.reid_seconds * fps)), fps)
+    reidentified = sum(graph.join(a, b) for a, b, _ in links)
+    first_seen: dict[int, int] = {}
+    for r, e in identity.ends.items():
+        root = graph.find(r)
+        first_seen[root] = min(first_seen.get(root, e.first), e.first)
+
+    guarded: dict[int, np.ndarray] = {}          # frame -> representatives kept after the copy guard
+    dropped = [0]
+
+    def final_rows(frame: int) -> tuple[FrameRows, np.ndarray]:
+        """One representative mask per final track, copies of an older track's mask dropped."""
+        rows = frame_rows(frame)
+        if not len(rows.groups):
+            return rows, rows.groups
+        alive = np.array([ended.get(int(g), num_frames) > frame for g in rows.groups.tolist()], bool)
+        rows = rows.select(np.flatnonzero(alive))
+        roots = np.array([graph.find(int(g)) for g in rows.groups.tolist()], np.int64)
+        keep = pick_representatives(rows.pids, rows.directions, roots, rows.pids // PID_BASE, frame)
+        rows, roots = rows.select(keep), roots[keep]
+        if frame not in guarded:
+            rles = [{"size": list(size), "counts": c} for c in rows.counts]
+            drop = set()
+            for i, j, _ in copy_pairs(rles, rows.areas, config.copy_iou):
+                if i in drop or j in drop:
+                    continue
+                drop.add(max((i, j), key=lambda n: (first_seen.get(int(roots[n]), frame), int(roots[n]))))
+            guarded[frame] = np.array(sorted(set(range(len(roots))) - drop), np.int64)
+            dropped[0] += len(drop)
+        keep = guarded[frame]
+        return rows.select(keep), roots[keep]
+
     extents: dict[int, _Extent] = {}
     for frame in range(num_frames):
-        rows, groups = frame_selection(frame)
-        for (area, _), g in zip(rows, groups):
+        rows, roots = final_rows(frame)
+        for area, g in zip(rows.areas.tolist(), roots.tolist()):
             e = extents.get(g)
             if e is None:
                 e = extents[g] = _Extent(frame, frame)
@@ -82,9 +160,9 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
 
     def track_mask_rows() -> Iterator[tuple[int, int, int, bytes]]:
         for frame in range(num_frames):
-            rows, groups = frame_selection(frame)
+            rows, roots = final_rows(frame)
             tids, rles, areas = [], [], []
-            for (area, counts), g in zip(rows, groups):
+            for area, counts, g in zip(rows.areas.tolist(), rows.counts, roots.tolist()):
                 tid = track_of.get(g)
                 if tid is not None:
                     tids.append(tid)
@@ -103,5 +181,70 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
         return out
 
     store.write_tracks(track_mask_rows(), tracks, roots_of(track_of))
-    store.set_meta({"coverage": [round(float(c), 4) for c in coverage]})
+    store.set_meta({"coverage": [round(float(c), 4) for c in coverage],
+                    "identity": {"copy_joins": identity.joins, "copy_ends": identity.ends_count,
+                                 "reidentified": int(reidentified),
+                                 "copies_dropped": dropped[0]}})
     return len(track_of)
+
+
+class _IdentityPass:
+    """Pass 1: copies join or end, track ends for re-identification, the camera's path."""
+
+    def __init__(self, graph: TrackGraph, copy_iou: float, size: tuple[int, int], num_frames: int) -> None:
+        self.graph, self.copy_iou, self.size = graph, copy_iou, size
+        self.ended: dict[int, int] = {}              # root (at the time) -> frame its masks stop
+        self.ends: dict[int, TrackEnds] = {}         # root -> first / last masks
+        self.camera = CameraPath(num_frames)
+        self.joins = self.ends_count = 0
+
+    def add_frame(self, frame: int, rows: FrameRows) -> None:
+        if not len(rows.groups):
+            return
+        graph = self.graph
+        roots = np.array([graph.find(int(g)) for g in rows.groups.tolist()], np.int64)
+        alive = np.array([int(r) not in self.ended for r in roots.tolist()], bool)
+        rows, roots = rows.select(np.flatnonzero(alive)), roots[alive]
+        rows = rows.select(pick_representatives(rows.pids, rows.directions, roots, rows.pids // PID_BASE, frame))
+        rles = [{"size": list(self.size), "counts": c} for c in rows.counts]
+        for i, j, _ in copy_pairs(rles, rows.areas, self.copy_iou):
+            ri, rj = graph.find(int(rows.groups[i])), graph.find(int(rows.groups[j]))
+            if ri == rj or ri in self.ended or rj in self.ended:
+                continue
+            if graph.join(ri, rj):
+                self.joins += 1
+                root = graph.find(ri)
+                other = rj if root == ri else ri
+                if other in self.ends:
+                    self._absorb(root, self.ends.pop(other))
+            else:
+                younger = max((ri, rj), key=lambda r: (self.ends[r].first if r in self.ends else frame, r))
+                self.ended[younger] = frame
+                self.ends_count += 1
+        box = boxes(rles)
+        centres: dict[int, tuple[float, float, float]] = {}
+        for n, g in enumerate(rows.groups.tolist()):
+            root = graph.find(g)
+            if root in self.ended:
+                continue
+            key = int(rows.pids[n]) if rows.directions[n] == GENERATED else None
+            self._absorb(root, TrackEnds(frame, frame, box[n], box[n], rles[n], rles[n], float(rows.areas[n]), 1,
+                                         key, key))
+            centres[root] = (box[n][0] + box[n][2] / 2, box[n][1] + box[n][3] / 2, float(np.sqrt(rows.areas[n])))
+        self.camera.add_frame(frame, centres)
+
+    def _absorb(self, root: int, part: TrackEnds) -> None:
+        if root in self.ends:
+            self.ends[root].absorb(part)
+        else:
+            self.ends[root] = part
+
+    def ended_members(self) -> dict[int, int]:
+        """node -> frame from which its masks are dropped, for every member of a track that ended as a
+        copy (taken before re-identification joins an ended track to a later one)."""
+        graph = self.graph
+        return {n: self.ended[graph.find(n)] for n in graph.nodes() if graph.find(n) in self.ended}
+
+    def key_pids(self) -> list[int]:
+        """The generated masks whose descriptors re-identification reads."""
+        return sorted({k for e in self.ends.values() for k in (e.first_key, e.last_key) if k is not None})

@@ -18,8 +18,14 @@ from ..masks import Masks, covering_prefix
 from ..store import BACKWARD, FORWARD, GENERATED, MaskRow, RunStore
 from ..timing import StageTimer
 from ..video.base import FrameSource
-from .associate import absorb_duplicates, match
+from .associate import Thresholds, match_key_frame
 from .schedule import PID_BASE, bwd_unit, fwd_unit, gen_unit, key_frames, origin_of, pid_of
+from .track_graph import TrackGraph
+
+
+def track_graph() -> TrackGraph:
+    """The graph of provisional ids: a generated mask's only key frame is the one it was generated on."""
+    return TrackGraph(keys_of=lambda pid: (origin_of(pid),))
 
 
 class BudgetReached(Exception):
@@ -47,6 +53,11 @@ class Runner:
         self.keys = key_frames(len(source), config.step)
         self.done = store.done_units()
         self.units_run = 0
+        self.thresholds = Thresholds(config.match_iou, config.second_iou, config.copy_iou)
+        # which provisional ids are one track so far: rebuilt from the merges already committed, in
+        # their order, so a resumed run decides exactly as an uninterrupted one
+        self.graph = track_graph()
+        self.graph.replay(store.merges())
 
     # schedule -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -74,15 +85,16 @@ class Runner:
             if n_out == 0:
                 break
 
-    def _unit(self, name: str, work: Callable[[], tuple[str, int, list[MaskRow], list]]) -> int:
+    def _unit(self, name: str, work: Callable[[], tuple]) -> int:
+        """Run `work` -> (stage, n_out, mask rows, merges[, descriptors]) and commit it as one unit."""
         if name in self.done:
             return self.done[name]
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise BudgetReached(name)
         t0 = time.perf_counter()
-        stage, n_out, rows, merges = work()
+        stage, n_out, rows, merges, *descriptors = work()
         with self.timer.stage("store"):
-            self.store.commit_unit(name, stage, n_out, time.perf_counter() - t0, rows, merges)
+            self.store.commit_unit(name, stage, n_out, time.perf_counter() - t0, rows, merges, *descriptors)
         self.done[name] = n_out
         self.units_run += 1
         return n_out
@@ -105,7 +117,12 @@ class Runner:
                                               self.frame_px)]
             rows = [MaskRow(k, pid_of(k, j), GENERATED, int(areas[i]), float(masks.scores[i]), masks.rles[i])
                     for j, i in enumerate(keep)]
-        return "generate", len(rows), rows, []
+        descriptors = {}
+        if self.backend.describer is not None and rows:
+            with self.timer.stage("describe"):
+                vectors = self.backend.describer.describe(k, image, masks.select(keep))
+            descriptors = {r.pid: v for r, v in zip(rows, vectors)}
+        return "generate", len(rows), rows, [], descriptors
 
     def _forward(self, i: int):
         """Match forward arrivals at k_i, then carry k_i's masks and the unmatched ones to k_{i+1}."""
@@ -137,23 +154,18 @@ class Runner:
         return "propagate", sum(r.frame == self.keys[j - 1] for r in rows), rows, merges
 
     def _match(self, k: int, direction: int, arrivals: list[MaskRow], generated: list[MaskRow]):
-        """Match arrivals to the key frame's masks -> (arrivals that go on, merge edges).
+        """Associate arrivals at key frame k (engine/associate.py) -> (arrivals that go on, merge rows).
 
-        Matched arrivals merge with their key-frame mask and stop. With `merge_copies`, arrivals
-        above match_iou with any key-frame mask do too, and of the rest, copies of one object
-        (above match_iou with each other) merge and only the oldest goes on.
+        The joins are made in the runner's track graph as they are decided, so the next unit sees
+        them, and committed in that order, so finalize rebuilds the same graph.
         """
-        dedupe = self.config.merge_copies
-        pairs = match([a.rle for a in arrivals], [g.rle for g in generated], self.config.match_iou, dedupe)
-        matched = {i for i, _, _ in pairs}
-        merges = [(arrivals[i].pid, generated[j].pid, iou, k, direction) for i, j, iou in pairs]
-        rest = [a for n, a in enumerate(arrivals) if n not in matched]
-        copies = absorb_duplicates([a.rle for a in rest], self.config.match_iou) if dedupe else []
-        merges += [(rest[i].pid, rest[j].pid, iou, k, direction) for i, j, iou in copies]
-        absorbed = {i for i, _, _ in copies}
+        decided = match_key_frame([a.pid for a in arrivals], [a.rle for a in arrivals],
+                                  [g.pid for g in generated], [g.rle for g in generated], k, self.graph,
+                                  self.thresholds)
+        merges = [(a, b, iou, k, direction, kind) for a, b, iou, kind in decided.merges]
         reach = self.config.carry_keys * self.config.step
-        return [a for n, a in enumerate(rest)
-                if n not in absorbed and (not reach or abs(k - origin_of(a.pid)) < reach)], merges
+        return [a for n, a in enumerate(arrivals)
+                if n not in decided.stops and (not reach or abs(k - origin_of(a.pid)) < reach)], merges
 
     def _propagate(self, start: int, stop: int, seeds: list[MaskRow], direction: int) -> list[MaskRow]:
         """Propagate seeds start -> stop; a mask ends at the first frame its area is under vanish_area."""

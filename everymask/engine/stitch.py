@@ -23,9 +23,10 @@ import numpy as np
 from ..config import RunConfig
 from ..store import GENERATED, RunStore
 from ..timing import StageTimer
-from .associate import match, pick_representatives, resolve_ids
-from .finalize import write_final_tracks
-from .schedule import PID_BASE, origin_of
+from .associate import Thresholds, match, resolve_ids, staged_pairs
+from .finalize import FrameRows, empty_rows, write_final_tracks
+from .schedule import origin_of
+from .track_graph import TrackGraph
 from .windows import Window
 
 # (window index, window-local root pid, pid, direction, area, RLE counts)
@@ -52,7 +53,7 @@ class Stitch:
 
 
 def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[StitchRow]],
-                 size: tuple[int, int], match_iou: float) -> Stitch:
+                 size: tuple[int, int], thresholds: Thresholds) -> Stitch:
     """Joins between adjacent windows, on the shared key frame and the halo key frames:
 
     - the shared key frame: all of both windows' masks there (generated masks meet, and an object
@@ -63,13 +64,20 @@ def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[Sti
     """
     out = Stitch([], {}, {})
 
-    def join(frame: int, left: Window, right: Window, keep_a, keep_b) -> list[tuple[int, int]]:
+    def join(frame: int, left: Window, right: Window, keep_a, keep_b, halo: str = "") -> list[tuple[int, int]]:
+        """Pairs of (left, right) window tracks meeting on `frame`: one to one on the shared key frame;
+        on a halo key frame, the staged association of the halo's arrivals with the generated masks."""
         rows = frame_rows(frame)
         a = [r for r in rows if r[0] == left.index and keep_a(r)]
         b = [r for r in rows if r[0] == right.index and keep_b(r)]
         rles_a = [{"size": list(size), "counts": r[5]} for r in a]
         rles_b = [{"size": list(size), "counts": r[5]} for r in b]
-        pairs = match(rles_a, rles_b, match_iou)
+        if halo == "after":
+            pairs = staged_pairs(rles_a, rles_b, thresholds)
+        elif halo == "before":
+            pairs = [(i, j, iou) for j, i, iou in staged_pairs(rles_b, rles_a, thresholds)]
+        else:
+            pairs = match(rles_a, rles_b, thresholds.match)
         out.edges.extend(((left.index, a[i][1]), (right.index, b[j][1]), iou) for i, j, iou in pairs)
         return [((left.index, a[i][1]), (right.index, b[j][1])) for i, j, _ in pairs]
 
@@ -84,10 +92,10 @@ def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[Sti
             continue  # not neighbours (a window is missing after a time budget)
         join(left.last, left, right, every, every)
         for h in left.after:
-            for node, _ in join(h, left, right, lambda r: (r[0], r[1]) not in out.cut_after, generated):
+            for node, _ in join(h, left, right, lambda r: (r[0], r[1]) not in out.cut_after, generated, "after"):
                 out.cut_after[node] = h
         for h in right.before:
-            for _, node in join(h, left, right, generated, lambda r: (r[0], r[1]) not in out.cut_before):
+            for _, node in join(h, left, right, generated, lambda r: (r[0], r[1]) not in out.cut_before, "before"):
                 out.cut_before[node] = h
     return out
 
@@ -113,7 +121,7 @@ def owned_keys(windows: Sequence[Window], window_tracks: dict[tuple[int, int], d
     return {node: {origin_of(p) for p in gen} - {shared.get(node[0])} for node, gen in window_tracks.items()}
 
 
-def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
+def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
                      windows: Sequence[Window], window_tracks: dict[tuple[int, int], dict[int, float]],
                      frame_rows: Callable[[int], list[StitchRow]], timer: StageTimer | None = None) -> int:
     """Write the `tracks` and `track_masks` tables from stitched windows; returns the number of tracks.
@@ -123,31 +131,38 @@ def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: 
     """
     timer = timer or StageTimer()
     with timer.stage("stitch"):
-        stitch = stitch_edges(windows, frame_rows, size, config.match_iou)
-        comp = components(sorted(window_tracks), stitch.edges, owned_keys(windows, window_tracks))
+        stitch = stitch_edges(windows, frame_rows, size, Thresholds(config.match_iou, config.second_iou,
+                                                                         config.copy_iou))
+        owned = owned_keys(windows, window_tracks)
+        comp = components(sorted(window_tracks), stitch.edges, owned)
     with timer.stage("finalize"):
-        return _write(store, config, num_frames, size, window_tracks,
-                      lambda t: [r for r in frame_rows(t) if stitch.keeps(r, t)], comp)
+        return _write(store, config, num_frames, size, fps, window_tracks,
+                      lambda t: [r for r in frame_rows(t) if stitch.keeps(r, t)], comp, owned)
 
 
-def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int],
+def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
            window_tracks: dict[tuple[int, int], dict[int, float]], frame_rows: Callable[[int], list[StitchRow]],
-           comp: dict[tuple[int, int], tuple[int, int]]) -> int:
-    """finalize's two passes over the stitched tracks (`finalize.write_final_tracks`)."""
+           comp: dict[tuple[int, int], tuple[int, int]], owned: dict[tuple[int, int], set[int]]) -> int:
+    """finalize's passes over the stitched tracks (`finalize.write_final_tracks`); the identity graph's
+    nodes are the stitched tracks, numbered in the order of their keys."""
     gen: dict[tuple[int, int], dict[int, float]] = defaultdict(dict)
+    keys_of: dict[tuple[int, int], set[int]] = defaultdict(set)
     for node, scores in window_tracks.items():
         gen[comp[node]].update(scores)   # keyed by pid: the shared key frame's masks count once
+        keys_of[comp[node]] |= owned.get(node, set())
     keys = sorted(set(comp.values()), key=lambda n: (n[1], n[0]))
     index_of = {k: n for n, k in enumerate(keys)}
+    graph = TrackGraph(keys_of=lambda g: keys_of[keys[g]])
+    for g in range(len(keys)):
+        graph.add(g)
 
-    def frame_selection(frame: int) -> tuple[list[tuple[int, bytes]], list[int]]:
+    def rows_of(frame: int) -> FrameRows:
         rows = [r for r in frame_rows(frame) if (r[0], r[1]) in comp]
         if not rows:
-            return [], []
-        pids = np.array([r[2] for r in rows], np.int64)
-        groups = np.array([index_of[comp[(r[0], r[1])]] for r in rows], np.int64)
-        keep = pick_representatives(pids, np.array([r[3] for r in rows]), groups, pids // PID_BASE, frame)
-        return [(rows[i][4], rows[i][5]) for i in keep], groups[keep].tolist()
+            return empty_rows()
+        return FrameRows(np.array([index_of[comp[(r[0], r[1])]] for r in rows], np.int64),
+                         np.array([r[2] for r in rows], np.int64), np.array([r[3] for r in rows], np.int64),
+                         np.array([r[4] for r in rows], np.int64), [r[5] for r in rows])
 
     def roots_of(track_of: dict[int, int]) -> dict[int, int]:
         roots, used = {}, set()
@@ -158,6 +173,12 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
             used.add(roots[tid])
         return roots
 
-    return write_final_tracks(store, config, num_frames, size, frame_selection,
-                              score_of=lambda g: float(np.mean(list(gen[keys[g]].values()) or [0.0])),
-                              roots_of=roots_of)
+    scores: dict[int, list[float]] = {}
+
+    def score_of(root: int) -> float:
+        if not scores:
+            for g, key in enumerate(keys):
+                scores.setdefault(graph.find(g), []).extend(gen[key].values())
+        return float(np.mean(scores.get(root) or [0.0]))
+
+    return write_final_tracks(store, config, num_frames, size, fps, rows_of, graph, score_of, roots_of)

@@ -24,9 +24,9 @@ from ..config import RunConfig
 from ..store import BACKWARD, FORWARD, GENERATED, RunStore
 from ..timing import StageTimer, TimedSource
 from ..video.base import FrameSource
-from .associate import pick_representatives, resolve_ids
-from .runner import Runner
-from .schedule import PID_BASE, origin_of
+from .associate import pick_representatives
+from .runner import Runner, track_graph
+from .schedule import PID_BASE
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,9 @@ def run_window(source: FrameSource, backend: Backend, config: RunConfig, window:
 def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]):
     """finalize's id resolution and per-frame representative, inside one window."""
     gen_scores = store.generated_scores()
-    root_of = resolve_ids(sorted(gen_scores), store.merges(), keys_of=lambda pid: (origin_of(pid),))
+    graph = track_graph()
+    graph.replay(store.merges())
+    root_of = graph.roots(sorted(gen_scores))
     tracks: dict[int, dict[int, float]] = {}
     for pid, score in gen_scores.items():
         tracks.setdefault(root_of[pid], {})[pid] = float(score)

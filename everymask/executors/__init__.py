@@ -90,8 +90,8 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     finished = [w for w in windows if w.index in done]
     if todo or store.get_meta().get("status") is None or store.get_meta().get("finalized_windows") != str(len(done)):
         progress.start("finalize", 1)
-        finalize_windows(store, config, len(source), source.size, finished, tables.tracks(), tables.frame_rows,
-                         timer)
+        finalize_windows(store, config, len(source), source.size, float(source.fps or 30.0), finished,
+                         tables.tracks(), tables.frame_rows, timer)
         progress.update(1, 1)
         progress.finish()
         store.set_meta({"finalized_windows": str(len(done)), "status": "complete" if complete else "partial",

@@ -22,7 +22,7 @@ from ..errors import EverymaskError
 from ..faults import crash_point
 from ..masks import RLE, Masks
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_NAME = "everymask.sqlite"
 
 # direction column of the masks table
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS masks (frame INTEGER NOT NULL, pid INTEGER NOT NULL, 
                                   area INTEGER NOT NULL, score REAL NOT NULL, rle BLOB NOT NULL,
                                   PRIMARY KEY (frame, pid)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS merges (a INTEGER NOT NULL, b INTEGER NOT NULL, iou REAL NOT NULL,
-                                   frame INTEGER NOT NULL, direction INTEGER NOT NULL);
+                                   frame INTEGER NOT NULL, direction INTEGER NOT NULL, kind TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS descriptors (pid INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tracks (track_id INTEGER PRIMARY KEY, root INTEGER NOT NULL UNIQUE,
                                    first INTEGER NOT NULL, last INTEGER NOT NULL, num_frames INTEGER NOT NULL,
                                    score REAL NOT NULL, mean_area REAL NOT NULL, parent INTEGER);
@@ -124,13 +125,22 @@ class RunStore:
         return dict(self.db.execute("SELECT stage, SUM(seconds) FROM units GROUP BY stage"))
 
     def commit_unit(self, name: str, stage: str, n_out: int, seconds: float,
-                    masks: Sequence[MaskRow] = (), merges: Sequence[tuple[int, int, float, int, int]] = ()) -> None:
-        """Write a unit's results and mark it done, atomically."""
+                    masks: Sequence[MaskRow] = (), merges: Sequence[tuple[int, int, float, int, int, str]] = (),
+                    descriptors: dict[int, np.ndarray] | None = None) -> None:
+        """Write a unit's results and mark it done, atomically.
+
+        `merges` (a, b, iou, frame, direction, kind) keep their order: finalize replays them in the
+        order they were decided. `descriptors`: pid -> appearance vector (stored as float16).
+        """
         with self.db:
             self.db.executemany(
                 "INSERT INTO masks (frame, pid, direction, area, score, rle) VALUES (?, ?, ?, ?, ?, ?)",
                 [(m.frame, m.pid, m.direction, m.area, m.score, m.rle["counts"]) for m in masks])
-            self.db.executemany("INSERT INTO merges (a, b, iou, frame, direction) VALUES (?, ?, ?, ?, ?)", merges)
+            self.db.executemany("INSERT INTO merges (a, b, iou, frame, direction, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                                merges)
+            self.db.executemany("INSERT INTO descriptors (pid, vector) VALUES (?, ?)",
+                                [(int(pid), np.asarray(v, np.float16).tobytes())
+                                 for pid, v in (descriptors or {}).items()])
             crash_point("commit")
             self.db.execute("INSERT INTO units (name, n_out, seconds, stage, done_at) VALUES (?, ?, ?, ?, ?)",
                             (name, n_out, seconds, stage, time.time()))
@@ -150,7 +160,18 @@ class RunStore:
                 for f, p, d, a, s, r in self.db.execute(sql, args)]
 
     def merges(self) -> list[tuple[int, int, float]]:
-        return [tuple(r) for r in self.db.execute("SELECT a, b, iou FROM merges ORDER BY a, b")]
+        """Every id merge (a, b, iou) in the order the units decided them."""
+        return [tuple(r) for r in self.db.execute("SELECT a, b, iou FROM merges ORDER BY rowid")]
+
+    def descriptors(self, pids: Iterable[int]) -> dict[int, np.ndarray]:
+        """pid -> appearance vector (float32) for those of `pids` the backend described."""
+        out: dict[int, np.ndarray] = {}
+        pids = sorted(set(int(p) for p in pids))
+        for i in range(0, len(pids), 500):
+            chunk = pids[i:i + 500]
+            sql = f"SELECT pid, vector FROM descriptors WHERE pid IN ({','.join('?' * len(chunk))})"
+            out.update((pid, np.frombuffer(v, np.float16).astype(np.float32)) for pid, v in self.db.execute(sql, chunk))
+        return out
 
     def generated_scores(self) -> dict[int, float]:
         return dict(self.db.execute("SELECT pid, score FROM masks WHERE direction = 0"))
