@@ -69,3 +69,47 @@ def test_runconfig_json_round_trip():
     assert RunConfig.from_mapping(json.loads(c.to_json())) == c
     with pytest.raises(EverymaskError):
         RunConfig(step=0)
+
+
+def _readme_options() -> dict[str, tuple[str, str]]:
+    """The README's options table: flag -> (default, meaning)."""
+    from pathlib import Path
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| flag | default | meaning |"):].split("\n\n")[0].splitlines()[2:]
+    rows = {}
+    for line in table:
+        flag, default, meaning = (c.strip() for c in line.strip("|").split(" | "))
+        assert flag not in rows, f"README options table lists {flag} twice"
+        rows[flag.strip("`")] = (default, meaning)
+    return rows
+
+
+def test_readme_options_table_matches_the_knobs():
+    """Each knob's flag, default and meaning live in config.py; the README's table must say the same."""
+    from everymask.cli import build_parser
+    from everymask.config import RuntimeOptions, knobs
+    rows = _readme_options()
+    for k in knobs(RunConfig) + knobs(RuntimeOptions):
+        if k.flag is None:
+            continue
+        want = f"| `{k.flag}` | {k.shown_default} | {k.help} |"
+        assert k.flag in rows, f"README options table lacks the row: {want}"
+        assert rows[k.flag] == (k.shown_default, k.help), f"README options table row should read: {want}"
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    helps = {o: a.help for a in run._actions for o in a.option_strings}
+    for flag, (_, meaning) in rows.items():  # rows for flags that are not knobs say what --help says
+        assert flag in helps, f"README options table lists {flag}, which `everymask run` does not take"
+        assert meaning == helps[flag] or helps[flag] == f"{meaning} (default {rows[flag][0]})", flag
+
+
+def test_cli_flags_and_help_come_from_the_knobs(capsys):
+    from everymask.cli import _config_from_args, build_parser
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--part-max-ratio PART_MAX_RATIO part-of: a part's mean area at most this fraction of the whole's " \
+           "(default 0.8)" in shown
+    assert "--merge-copies, --no-merge-copies" in shown and "--time-budget TIME_BUDGET_S" in shown
+    args = build_parser().parse_args(["run", "v.mp4", "--merge-copies", "--time-budget", "2m", "--executor", "windows"])
+    assert _config_from_args(args) == RunConfig(merge_copies=True)
+    assert (args.time_budget_s, args.executor, args.window_keys, args.device) == (120.0, "windows", 20, "auto")
