@@ -83,6 +83,8 @@ def _open_store(source: FrameSource, out_dir: Path, config: RunConfig, options: 
             if stored != mode:
                 raise EverymaskError(f"{out_dir} holds a run cut as {stored!r}, not {mode!r}: resume it with the "
                                      "executor (and window size) it started with, or add --fresh")
+            if store.get_meta().get("config") != config.to_json():  # a knob outside the resume identity
+                store.set_meta({"config": config.to_json()})        # (checkpoint path, schedule) changed
             done = len(store.done_units()) if mode == "units" else len(WindowTables(store).done())
             progress.log(f"resuming the run in {out_dir} ({done} {'units' if mode == 'units' else 'windows'} "
                          "already done)")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ._version import __version__
-from .config import Knob, RunConfig, RuntimeOptions, knobs
+from .config import BACKENDS, Knob, RunConfig, RuntimeOptions, knobs, unknown_backend
 from .errors import EverymaskError
 
 def _parse_duration(text: str) -> float:
@@ -101,7 +101,10 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     changes = {k.name: getattr(args, k.name) for k in knobs(RunConfig) if getattr(args, k.name) is not None}
     if args.quality == "high" and "points_per_side" not in changes:
         changes["points_per_side"] = 64
-    return config.replace(**changes) if changes else config
+    config = config.replace(**changes) if changes else config
+    if config.backend not in BACKENDS:  # a test backend (replay) needs its Backend object: not for the CLI
+        raise unknown_backend(config.backend)
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -6,8 +6,9 @@ same (flag, default, meaning).
 
 To add a knob:
 1. add a field here with `knob(default, "meaning")`: to `RunConfig` when it can change a run's
-   result (it is then saved in the store and a resume must match it), to `RuntimeOptions` when it
-   only changes how fast or where a run happens. `flag=None` keeps it off the command line;
+   result (it is then saved in the store and a resume must match it; `identity=False` for one that
+   cannot, such as where a file lives), to `RuntimeOptions` when it only changes how fast or where
+   a run happens. `flag=None` keeps it off the command line;
    `choices=` lists the allowed values where argparse should check them.
 2. check its range in `validate()` with a one-line message that names the flag;
 3. add its row to the README's options table (the test prints the row it expects).
@@ -22,12 +23,21 @@ from typing import Any
 
 from .errors import EverymaskError
 
-BACKENDS = ("classic", "sam2", "sam", "replay")
+# the backends a user can choose; "replay" (everymask/testing/) is accepted only with its Backend object
+# passed to segment_video, for the engine's tests, and is never offered or listed
+BACKENDS = ("classic", "sam2", "sam")
+TEST_BACKENDS = ("replay",)
 
 
-def knob(default: Any, help: str, *, flag: str | None = "", choices: tuple[str, ...] = ()) -> Any:
-    """A dataclass field carrying its help text. `flag`: "" derives `--name-with-dashes`, None: no flag."""
-    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+def unknown_backend(name: str) -> EverymaskError:
+    return EverymaskError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+
+
+def knob(default: Any, help: str, *, flag: str | None = "", choices: tuple[str, ...] = (),
+         identity: bool = True) -> Any:
+    """A dataclass field carrying its help text. `flag`: "" derives `--name-with-dashes`, None: no flag.
+    `identity=False`: a RunConfig knob that cannot change results, so a resume may change it."""
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "identity": identity})
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class Knob:
     help: str
     flag: str | None
     choices: tuple[str, ...]
+    identity: bool
 
     @property
     def kind(self) -> type:
@@ -61,7 +72,7 @@ def knobs(cls: type) -> tuple[Knob, ...]:
     for f in fields(cls):
         m = f.metadata
         flag = m["flag"] if m["flag"] != "" else "--" + f.name.replace("_", "-")
-        out.append(Knob(f.name, f.default, m["help"], flag, m["choices"]))
+        out.append(Knob(f.name, f.default, m["help"], flag, m["choices"], m["identity"]))
     return tuple(out)
 
 
@@ -99,13 +110,14 @@ class RunConfig:
                           "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator "
                           "(vit-h+tiny)")
     checkpoint: str = knob("", "a .safetensors file or hub-style folder for sam2/sam; for sam, A:B (A;B on Windows) "
-                               "gives the SAM and the SAM 2 checkpoints")
+                               "gives the SAM and the SAM 2 checkpoints; may change when resuming", identity=False)
     schedule: str = knob("shared", "shared (each frame encoded once) or original (per task, as the original "
-                                   "method)")
+                                   "method); may change when resuming", identity=False)
     # part-of hierarchy
     part_inside: float = knob(0.9, "part-of: fraction of a part's pixels inside its whole in a frame")
     part_frames: float = knob(0.8, "part-of: fraction of co-visible frames where that holds")
-    part_max_ratio: float = knob(0.8, "part-of: a part's mean area at most this fraction of the whole's")
+    part_max_ratio: float = knob(0.8, "part-of: a part's mean area at most this fraction of the whole's "
+                                      "(below 1, so two equal tracks are never each other's part)")
     # budgets
     min_track_area: float = knob(0.0, "drop tracks whose area stays under this fraction of the frame all their life")
     coverage_target: float = knob(1.0, "per key frame, keep masks largest first only until they cover this "
@@ -121,8 +133,8 @@ class RunConfig:
             flag = "--" + name.replace("_", "-")
             return EverymaskError(f"{flag} {getattr(self, name)!r} is invalid: {why}")
 
-        if self.backend not in BACKENDS:
-            raise EverymaskError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS[:3])}")
+        if self.backend not in BACKENDS + TEST_BACKENDS:
+            raise unknown_backend(self.backend)
         if not isinstance(self.step, int) or self.step < 1:
             raise bad("step", "must be an integer >= 1")
         if not isinstance(self.carry_keys, int) or self.carry_keys < 0:
@@ -136,10 +148,12 @@ class RunConfig:
         if not isinstance(self.coverage_target, (int, float)) or not 0.0 < self.coverage_target <= 1.0:
             raise bad("coverage_target", "must be a fraction in (0, 1]; 1 keeps every mask")
         for name in ("match_iou", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
-                     "part_inside", "part_frames", "part_max_ratio"):
+                     "part_inside", "part_frames"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise bad(name, "must be between 0 and 1")
+        if not isinstance(self.part_max_ratio, (int, float)) or not 0.0 <= self.part_max_ratio < 1.0:
+            raise bad("part_max_ratio", "must be a fraction in [0, 1): at 1 two equal tracks are each other's part")
         if not isinstance(self.max_side, int) or self.max_side < 0:
             raise bad("max_side", "must be an integer >= 0 (0 keeps the input size)")
         if not isinstance(self.points_per_side, int) or not 1 <= self.points_per_side <= 256:
@@ -153,6 +167,11 @@ class RunConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def identity_keys(cls) -> tuple[str, ...]:
+        """The knobs a resume must keep: all but those marked `identity=False` (they cannot change results)."""
+        return tuple(k.name for k in knobs(cls) if k.identity)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], where: str = "config") -> "RunConfig":

@@ -17,6 +17,9 @@ from everymask.errors import EverymaskError
     (["--schedule", "fast"], "--schedule 'fast' is invalid: must be 'shared' or 'original'"),
     (["--max-side", "-1"], "--max-side -1 is invalid"),
     (["--feature-cache-mb", "-5"], "--feature-cache-mb -5 is invalid"),
+    (["--part-max-ratio", "1.0"], "--part-max-ratio 1.0 is invalid: must be a fraction in [0, 1): at 1 two equal "
+                                  "tracks are each other's part"),
+    (["--backend", "replay"], "unknown backend 'replay': choose one of classic, sam2, sam"),
 ])
 def test_bad_flag_values(tmp_path, capsys, flags, message):
     code = main(["run", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out"), "--quiet", *flags])
@@ -107,9 +110,21 @@ def test_cli_flags_and_help_come_from_the_knobs(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert "--part-max-ratio PART_MAX_RATIO part-of: a part's mean area at most this fraction of the whole's " \
-           "(default 0.8)" in shown
+    assert "--part-max-ratio PART_MAX_RATIO part-of: a part's mean area at most this fraction of the whole's (below 1, " \
+           "so two equal tracks are never each other's part) (default 0.8)" in shown
     assert "--merge-copies, --no-merge-copies" in shown and "--time-budget TIME_BUDGET_S" in shown
     args = build_parser().parse_args(["run", "v.mp4", "--merge-copies", "--time-budget", "2m", "--executor", "windows"])
     assert _config_from_args(args) == RunConfig(merge_copies=True)
     assert (args.time_budget_s, args.executor, args.window_keys, args.device) == (120.0, "windows", 20, "auto")
+
+
+def test_replay_backend_is_for_tests_only():
+    """RunConfig takes it (with a Backend object passed to segment_video); the CLI neither offers nor loads it."""
+    from everymask.backends import load_backend
+    from everymask.cli import build_parser
+    config = RunConfig(backend="replay")
+    with pytest.raises(EverymaskError, match=r"^backend 'replay' cannot be loaded by name \(a test backend needs its "
+                                             r"Backend object passed in\); choose one of classic, sam2, sam$"):
+        load_backend(config)
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    assert "replay" not in run.format_help()

@@ -87,6 +87,23 @@ def test_resume_with_other_config_is_refused_and_changes_nothing(tmp_path):
     assert fresh.config.step == 3
 
 
+def test_resume_may_move_the_checkpoint_and_change_the_schedule_but_not_the_step(tmp_path):
+    """Where the weights live and how frames are scheduled onto the encoder cannot change results."""
+    before = CONFIG.replace(checkpoint="/old/place/sam2.safetensors")
+    try:
+        run(tmp_path, "out", CrashingReplay(5), config=before)
+    except Crash:
+        pass
+    after = CONFIG.replace(checkpoint="/new/place/sam2.safetensors", schedule="original")
+    with pytest.raises(EverymaskError, match=r"another config \(step: 5 -> 4\)"):
+        run(tmp_path, "out", ReplayBackend(TRUTH, SIZE), config=after.replace(step=4))
+    resumed = run(tmp_path, "out", ReplayBackend(TRUTH, SIZE, missed={(2, 10)}), config=after)
+    reference = run(tmp_path, "ref", ReplayBackend(TRUTH, SIZE, missed={(2, 10)}), config=before)
+    assert (resumed.dir / "tracks.json").read_bytes() == (reference.dir / "tracks.json").read_bytes()
+    assert resumed.config == after  # the store records what this session used
+    assert resumed.summary()["status"] == "complete"
+
+
 def test_resume_with_other_input_is_refused(tmp_path):
     run(tmp_path, "out", ReplayBackend(TRUTH, SIZE))
     other = BlankSource(T, SIZE, name="other.mp4")
