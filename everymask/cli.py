@@ -120,14 +120,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RuntimeOptions(progress=not args.quiet,
                              **{k.name: getattr(args, k.name) for k in knobs(RuntimeOptions) if k.flag is not None})
     out = args.output or Path("runs") / Path(args.video).stem
-    run = segment_video(args.video, out, config, options=options, fresh=args.fresh,
-                        progress=StageProgress(quiet=args.quiet))
     from .export import export
-    written = [run.dir / "tracks.json"]
-    for fmt in args.export:
-        if fmt != "ytvis":
-            written.append(export(run, fmt))
-    s = run.summary()
+    with segment_video(args.video, out, config, options=options, fresh=args.fresh,
+                       progress=StageProgress(quiet=args.quiet)) as run:
+        written = [run.dir / "tracks.json"] + [export(run, fmt) for fmt in args.export if fmt != "ytvis"]
+        s = run.summary()
     print(f"{s['tracks']} tracks, {s['masks_per_frame']:.1f} masks/frame over {s['num_frames']} frames "
           f"in {s['seconds']:.1f}s ({s['status']})")
     for path in written:
