@@ -155,3 +155,62 @@ def test_the_page_works_under_its_own_csp(viewer, page):
     assert strict.evaluate("window.everymask.setFrame(11).then(() => window.everymask.shownFrame)") == 11
     assert strict.evaluate("window.everymask.masksAt(11, 0, 0)") == [] and errors == []
     strict.close()
+
+
+@pytest.fixture()
+def one_frame_chunks(viewer, page, tmp_path):
+    """A fresh page (in the module's browser) on a copy of the viewer with one frame per chunk (12
+    chunks: more than the page's LRU of 8), whose chunk scripts the test holds back and releases."""
+    index = export(viewer[0], "viewer", tmp_path / "viewer", chunk_frames=1)
+    pg = page.context.browser.new_page(bypass_csp=True)
+    pg.goto(index.resolve().as_uri())
+    pg.evaluate("window.everymask.ready")
+    pg.evaluate("""() => {
+        const append = document.head.appendChild.bind(document.head);
+        window.held = [];
+        window.holding = false;
+        document.head.appendChild = s => (window.holding && s.src && s.src.includes('/chunk_')
+                                          ? (window.held.push(s), s) : append(s));
+        window.release = () => { window.holding = false; window.held.splice(0).forEach(s => append(s)); };
+    }""")
+    yield pg, index
+    pg.close()
+
+
+# what settles within 3 s: the ids, or "hung" for a promise that never settles
+SETTLED = "(p, ms = 3000) => Promise.race([p, new Promise(r => setTimeout(() => r('hung'), ms))])"
+
+
+def test_a_chunk_evicted_while_loading_and_asked_again_resolves_every_request(viewer, one_frame_chunks):
+    """Fast scrubbing: chunk 11 is asked for, pushed out of the LRU by 8 others before its script ran,
+    then asked for again; both requests must get its masks."""
+    page, _ = one_frame_chunks
+    run, _ = viewer
+    H, W = run.input_size
+    x, y = math.ceil(5 * W / 64), math.ceil(40 * H / 48)  # mask pixel (5, 40): inside track 5 only
+    got = page.evaluate("""async ([settled, x, y]) => {
+        settled = eval(settled);
+        const em = window.everymask;
+        window.holding = true;
+        const first = em.masksAt(11, x, y);
+        const others = [0, 1, 2, 3, 4, 5, 6, 7].map(t => em.masksAt(t, x, y));  // 8 more chunks
+        const again = em.masksAt(11, x, y);
+        window.release();
+        return [await settled(first), await settled(again), (await Promise.all(others.map(p => settled(p))))];
+    }""", [SETTLED, x, y])
+    assert got == [[5], [5], [[], [], [], [], [], [], [5], [5]]]
+
+
+def test_a_frame_image_that_failed_to_load_is_loaded_again(one_frame_chunks):
+    """A frame image missing once (a viewer still being copied, a flaky disk) must not stay broken."""
+    page, index = one_frame_chunks
+    jpeg = index.parent / "frames" / "00009.jpg"  # not loaded yet: the page prefetched frames 1-3 only
+    hidden = jpeg.with_name("hidden.jpg")
+    jpeg.rename(hidden)
+    page.evaluate("window.everymask.setFrame(9)")
+    assert page.locator("#frame-label").inner_text().startswith("frame 9: ")  # the error, not the frame
+    assert page.evaluate("window.everymask.shownFrame") == 0
+    hidden.rename(jpeg)
+    page.evaluate("window.everymask.setFrame(9)")
+    assert page.evaluate("window.everymask.shownFrame") == 9
+    assert page.locator("#frame-label").inner_text().startswith("frame 9 / 11 · ")
