@@ -137,10 +137,39 @@ def test_input_strings_are_not_html(viewer, page):
     assert NASTY in page.title()
 
 
-def test_screenshot(viewer, page, tmp_path):
+def _set_opacity(page, value: str) -> None:
+    page.evaluate("""async value => {
+        const o = document.getElementById('opacity');
+        o.value = value;
+        o.dispatchEvent(new Event('input'));
+        await window.everymask.setFrame(5);
+    }""", value)
+
+
+def test_screenshot_shows_a_mask_in_its_colour_over_the_frame(viewer, page, tmp_path):
+    """Frame 5: inside track 3 (the smallest of 3 in 2 in 1, so drawn on top) the picture is track 3's
+    colour at opacity 0.5 over the frame; the same pixel at opacity 0 is the frame alone."""
+    import cv2
+
+    from everymask.export.render import track_colour
+    page.mouse.move(1, 1)  # off the pixel panel: no hovered entry drawn over the masks
     page.evaluate("window.everymask.setFrame(5)")
-    shot = page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
-    assert len(shot) > 5000
+    full = cv2.imdecode(np.frombuffer(page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True), np.uint8),
+                        cv2.IMREAD_COLOR)
+    assert full.shape[1] == 1200  # the viewport's width: a real picture of the page
+
+    def pixel() -> np.ndarray:  # the screenshot of the canvas at the centre of mask pixel (17, 12)
+        shot = cv2.imdecode(np.frombuffer(page.locator("#view").screenshot(), np.uint8), cv2.IMREAD_COLOR)
+        h, w = shot.shape[:2]
+        return shot[int(12.5 / 48 * h), int(17.5 / 64 * w), ::-1].astype(float)  # track 3: rows 10-14, cols 15-19
+
+    masked = pixel()
+    _set_opacity(page, "0")
+    plain = pixel()
+    _set_opacity(page, "0.5")
+    expected = 128 / 255 * np.array(track_colour(3)) + 127 / 255 * plain
+    assert np.abs(masked - expected).max() <= 4, (masked, expected, plain)
+    assert np.abs(masked - plain).max() >= 30
     assert page.errors == []
 
 
