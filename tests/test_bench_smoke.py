@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # several `everymask run` processes
 STAGES = ("decode", "generate", "propagate", "associate", "store", "finalize", "export")
 
 
@@ -64,7 +65,6 @@ def test_bench_smoke_classic(tmp_path) -> None:
     assert out["backend_stats"]["generate_calls"] == 4  # key frames 0, 5, 10, 11
 
 
-@pytest.mark.slow
 def test_bench_smoke_sam2(tmp_path) -> None:
     pytest.importorskip("transformers")
     out = _smoke("sam2", tmp_path)

@@ -50,6 +50,7 @@ def run(tmp_path, name, backend, config=CONFIG, **kw):
                                    backend=backend.backend(), **kw)
 
 
+@pytest.mark.slow  # a crash at each of 20 points, each resumed
 def test_resume_after_crash_at_every_unit_gives_identical_tracks(tmp_path):
     reference = run(tmp_path, "ref", ReplayBackend(TRUTH, SIZE, missed={(2, 10)}))
     expected = (reference.dir / "tracks.json").read_bytes()

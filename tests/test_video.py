@@ -475,6 +475,7 @@ def test_paths_with_spaces_and_non_ascii(tmp_path, name):
 
 # -- fingerprint ----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # new Python processes
 def test_fingerprint_stable_across_processes_and_sensitive(tmp_path):
     path = write_video(tmp_path / "clip.mp4", [pattern(i) for i in range(10)], **LOSSLESS)
     d = image_folder(tmp_path, n=3)

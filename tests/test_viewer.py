@@ -17,6 +17,8 @@ from everymask.masks import decode_one, rle_from_json
 
 from export_scene import T, make_run
 
+pytestmark = pytest.mark.slow  # starts Chromium
+
 REQUIRE = os.environ.get("EVERYMASK_REQUIRE_BROWSER") == "1"
 NASTY = 'clip<script>window.pwned=2<img src=x onerror="window.pwned=1">&\'"'  # no "/": it is one folder name
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
