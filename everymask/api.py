@@ -83,6 +83,8 @@ def _open_store(source: FrameSource, out_dir: Path, config: RunConfig, options: 
             if stored != mode:
                 raise EverymaskError(f"{out_dir} holds a run cut as {stored!r}, not {mode!r}: resume it with the "
                                      "executor (and window size) it started with, or add --fresh")
+            if store.get_meta().get("config") != config.to_json():  # a knob outside the resume identity
+                store.set_meta({"config": config.to_json()})        # (checkpoint path, schedule) changed
             done = len(store.done_units()) if mode == "units" else len(WindowTables(store).done())
             progress.log(f"resuming the run in {out_dir} ({done} {'units' if mode == 'units' else 'windows'} "
                          "already done)")
@@ -185,7 +187,8 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
     hist: dict[str, int] = {}
     for d in depth.values():
         hist[str(d)] = hist.get(str(d), 0) + 1
-    n_masks = store.count_masks()
+    n_masks, rle_bytes = store.mask_table_stats("masks" if run.meta.get("execution", "units") == "units"
+                                                else "window_masks")
     meta = store.get_meta()
     coverage = json.loads(meta.get("coverage", "[]"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -210,7 +213,8 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
         "backend": run.config.backend,
         "backend_stats": json.loads(meta.get("backend_stats", "{}")),
         "store_masks": n_masks,
-        "store_bytes_per_mask": round(store.mask_bytes() / n_masks, 1) if n_masks else 0,
+        "store_bytes_per_mask": round(store.file_bytes() / n_masks, 1) if n_masks else 0,
+        "rle_bytes_per_mask": round(rle_bytes / n_masks, 1) if n_masks else 0,
         "dense_bytes_per_mask": run.size[0] * run.size[1],
         "peak_rss_mb": round(rss / 1024 if sys.platform != "darwin" else rss / 2**20, 1),
         "config": asdict(run.config),

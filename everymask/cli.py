@@ -4,53 +4,14 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
 import re
 import sqlite3
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from ._version import __version__
-from .config import RunConfig, RuntimeOptions
+from .config import BACKENDS, Knob, RunConfig, RuntimeOptions, knobs, unknown_backend
 from .errors import EverymaskError
-
-# RunConfig fields settable from the command line, with their help
-KNOBS = {
-    "backend": "classic (no weights, CPU), sam2 (SAM 2.1), or sam (SAM 1 key frames + SAM 2 propagation)",
-    "step": "frames between key frames (default 5)",
-    "max_masks": "largest masks kept per key frame (default 144)",
-    "min_area": "generated masks under this fraction of the frame are dropped (default 0.0005)",
-    "match_iou": "IoU above which a propagated mask and a key-frame mask are one object (default 0.8)",
-    "vanish_area": "a propagated mask under this fraction of the frame ends (default 0.0006)",
-    "carry_keys": "an unmatched mask is carried at most this many key frames past the one it was found on, "
-                  "bounding work and drift on long videos (default 10; 0: until it vanishes, as the original)",
-    "second_iou": "after the one-to-one matching at match-iou, mutual best pairs above this IoU are one "
-                  "object too (default 0.5)",
-    "copy_iou": "two tracks whose masks on one frame overlap above this IoU are one thing: their ids merge, "
-                "or the younger ends there (default 0.9)",
-    "reid_seconds": "a track that ended (left, occluded) takes its id back when its object is found again "
-                    "within this many seconds (default 5; 0: never)",
-    "max_side": "downscale frames whose longer side exceeds this many pixels (default 0: input size)",
-    "points_per_side": "generator grid (default 32)",
-    "pred_iou_thresh": "generator predicted-IoU filter (default 0.8)",
-    "stability_score_thresh": "generator stability filter (default 0.9)",
-    "box_nms_thresh": "generator box NMS IoU (default 0.7)",
-    "crop_n_layers": "generator crop layers (default 0)",
-    "min_mask_region_area": "remove holes and islands under this many pixels (default 0)",
-    "model": "model name (see `everymask models`): tiny, small, base-plus, large (default) for sam2; "
-             "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator (vit-h+tiny)",
-    "checkpoint": "a .safetensors file or hub-style folder for sam2/sam; for sam, A" + os.pathsep
-                  + "B gives the SAM and the SAM 2 checkpoints",
-    "schedule": "shared (each frame encoded once) or original (per task, as the original method)",
-    "min_track_area": "drop tracks whose area stays under this fraction of the frame (default 0)",
-    "coverage_target": "per key frame, keep masks largest first only until they cover this fraction of the "
-                       "frame (default 1: keep all); e.g. 0.98 skips the long tail of small masks",
-    "part_inside": "part-of: fraction of a part's pixels inside its whole (default 0.9)",
-    "part_frames": "part-of: fraction of co-visible frames where that holds (default 0.8)",
-    "part_max_ratio": "part-of: a part's mean area at most this fraction of the whole's (default 0.8)",
-}
-
 
 def _parse_duration(text: str) -> float:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
@@ -68,34 +29,29 @@ def _parse_formats(text: str) -> list[str]:
     return formats
 
 
+# flags whose value argparse reads with something other than the default's type
+PARSERS = {"time_budget_s": _parse_duration}
+
+
+def _help(k: Knob) -> str:
+    return f"{k.help} (default {k.shown_default})" if k.shown_default else k.help
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    defaults = RunConfig()
-    for f in fields(RunConfig):
-        if f.name not in KNOBS:
-            continue
-        kind = type(getattr(defaults, f.name))
-        flag = "--" + f.name.replace("_", "-")
-        if kind is bool:
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=KNOBS[f.name])
+    """RunConfig and RuntimeOptions knobs, flags and help from their fields (config.py)."""
+    for k in knobs(RunConfig):  # default None: a flag not given leaves the --config file's value
+        if k.kind is bool:
+            p.add_argument(k.flag, dest=k.name, action=argparse.BooleanOptionalAction, default=None, help=_help(k))
         else:
-            p.add_argument(flag, dest=f.name, type=kind, default=None, help=KNOBS[f.name])
+            p.add_argument(k.flag, dest=k.name, type=k.kind, default=None, help=_help(k))
+    for k in knobs(RuntimeOptions):
+        if k.flag is not None:
+            p.add_argument(k.flag, dest=k.name, type=PARSERS.get(k.name, k.kind), default=k.default,
+                           choices=k.choices or None, help=_help(k))
     p.add_argument("--quality", choices=["normal", "high"], default=None,
                    help="high: 64 points per side for the generator")
-    p.add_argument("--config", type=Path, help="TOML file with RunConfig keys; flags given here win")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--feature-cache-mb", type=int, default=2048, help="bound on cached encoder features")
-    p.add_argument("--time-budget", type=_parse_duration, default=0.0,
-                   help="stop starting new work after this long (e.g. 10m), export what exists; rerun to go on")
+    p.add_argument("--config", type=Path, help="TOML file with RunConfig keys (underscored names); flags given here win")
     p.add_argument("--fresh", action="store_true", help="discard a previous run in the output directory")
-    p.add_argument("--executor", default="local", choices=["local", "ray", "windows"],
-                   help="local: one process (default); ray: windows of key frames on Ray workers; "
-                        "windows: the same windows one after another in this process")
-    p.add_argument("--workers", type=int, default=0,
-                   help="ray: number of workers (default: one per GPU, else one per CPU)")
-    p.add_argument("--ray-address", default="",
-                   help="ray: join this cluster (auto, or host:port); default: start a local Ray")
-    p.add_argument("--window-keys", type=int, default=20,
-                   help="ray/windows: key frames per window, adjacent windows share one (default 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", help="a video file or a folder of images")
     p.add_argument("-o", "--output", type=Path, help="run directory (default: runs/<video name>)")
     p.add_argument("--export", default="ytvis", type=_parse_formats,
-                   help="comma-separated formats to write when the run ends (default ytvis = tracks.json; "
-                        "also viewer, overlay, png, coco, masks-npz)")
+                   help="comma-separated formats written when the run ends: ytvis (tracks.json), viewer, overlay, "
+                        "png, coco, masks-npz (default ytvis)")
     _add_run_options(p)
 
     p = sub.add_parser("info", parents=[common], help="summarise a run directory")
@@ -142,10 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     config = RunConfig.from_toml(args.config) if args.config else RunConfig()
-    changes = {name: getattr(args, name) for name in KNOBS if getattr(args, name) is not None}
+    changes = {k.name: getattr(args, k.name) for k in knobs(RunConfig) if getattr(args, k.name) is not None}
     if args.quality == "high" and "points_per_side" not in changes:
         changes["points_per_side"] = 64
-    return config.replace(**changes) if changes else config
+    config = config.replace(**changes) if changes else config
+    if config.backend not in BACKENDS:  # a test backend (replay) needs its Backend object: not for the CLI
+        raise unknown_backend(config.backend)
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -158,18 +117,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise EverymaskError(f"--workers {args.workers} is invalid: must be >= 0 (0: one per GPU or CPU)")
     if args.window_keys < 2:
         raise EverymaskError(f"--window-keys {args.window_keys} is invalid: a window needs at least 2 key frames")
-    options = RuntimeOptions(device=args.device, feature_cache_mb=args.feature_cache_mb,
-                             time_budget_s=args.time_budget, progress=not args.quiet, executor=args.executor,
-                             workers=args.workers, ray_address=args.ray_address, window_keys=args.window_keys)
+    options = RuntimeOptions(progress=not args.quiet,
+                             **{k.name: getattr(args, k.name) for k in knobs(RuntimeOptions) if k.flag is not None})
     out = args.output or Path("runs") / Path(args.video).stem
-    run = segment_video(args.video, out, config, options=options, fresh=args.fresh,
-                        progress=StageProgress(quiet=args.quiet))
     from .export import export
-    written = [run.dir / "tracks.json"]
-    for fmt in args.export:
-        if fmt != "ytvis":
-            written.append(export(run, fmt))
-    s = run.summary()
+    with segment_video(args.video, out, config, options=options, fresh=args.fresh,
+                       progress=StageProgress(quiet=args.quiet)) as run:
+        written = [run.dir / "tracks.json"] + [export(run, fmt) for fmt in args.export if fmt != "ytvis"]
+        s = run.summary()
     print(f"{s['tracks']} tracks, {s['masks_per_frame']:.1f} masks/frame over {s['num_frames']} frames "
           f"in {s['seconds']:.1f}s ({s['status']})")
     for path in written:

@@ -1,15 +1,79 @@
-"""`RunConfig`: every knob of a run with its default, shared by the CLI, the API, the store and tests."""
+"""`RunConfig` and `RuntimeOptions`: every knob of a run with its default and its help text.
+
+The field definitions below are the one source of each knob's meaning: the CLI builds its flags and
+help from them (`knobs()`), and tests/test_config.py checks that the README's options table says the
+same (flag, default, meaning).
+
+To add a knob:
+1. add a field here with `knob(default, "meaning")`: to `RunConfig` when it can change a run's
+   result (it is then saved in the store and a resume must match it; `identity=False` for one that
+   cannot, such as where a file lives), to `RuntimeOptions` when it only changes how fast or where
+   a run happens. `flag=None` keeps it off the command line;
+   `choices=` lists the allowed values where argparse should check them.
+2. check its range in `validate()` with a one-line message that names the flag;
+3. add its row to the README's options table (the test prints the row it expects).
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import EverymaskError
 
-BACKENDS = ("classic", "sam2", "sam", "replay")
+# the backends a user can choose; "replay" (everymask/testing/) is accepted only with its Backend object
+# passed to segment_video, for the engine's tests, and is never offered or listed
+BACKENDS = ("classic", "sam2", "sam")
+TEST_BACKENDS = ("replay",)
+
+
+def unknown_backend(name: str) -> EverymaskError:
+    return EverymaskError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+
+
+def knob(default: Any, help: str, *, flag: str | None = "", choices: tuple[str, ...] = (),
+         identity: bool = True) -> Any:
+    """A dataclass field carrying its help text. `flag`: "" derives `--name-with-dashes`, None: no flag.
+    `identity=False`: a RunConfig knob that cannot change results, so a resume may change it."""
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices, "identity": identity})
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One knob as the CLI and the docs see it."""
+
+    name: str
+    default: Any
+    help: str
+    flag: str | None
+    choices: tuple[str, ...]
+    identity: bool
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the README and `--help` write it: off/on, 0.0005, 1, or nothing for ""."""
+        v = self.default
+        if isinstance(v, bool):
+            return "on" if v else "off"
+        if isinstance(v, float):
+            return f"{v:g}"
+        return str(v)
+
+
+def knobs(cls: type) -> tuple[Knob, ...]:
+    """The knobs of `RunConfig` or `RuntimeOptions`, in field order."""
+    out = []
+    for f in fields(cls):
+        m = f.metadata
+        flag = m["flag"] if m["flag"] != "" else "--" + f.name.replace("_", "-")
+        out.append(Knob(f.name, f.default, m["help"], flag, m["choices"], m["identity"]))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -20,35 +84,48 @@ class RunConfig:
     not here: they may differ between a run and its resume.
     """
 
-    backend: str = "classic"
-    step: int = 5                      # frames between key frames
-    max_masks: int = 144               # largest generated masks kept per key frame
-    min_area: float = 0.0005           # generated masks under this fraction of the frame are dropped
-    match_iou: float = 0.8             # propagated vs key-frame mask: same object above this IoU
-    vanish_area: float = 0.0006        # a propagated mask under this fraction of the frame ends
-    carry_keys: int = 10               # an unmatched mask is carried at most this many key frames (0: no limit)
-    second_iou: float = 0.5            # what match_iou leaves: mutual best pairs above this are one object too
-    copy_iou: float = 0.9              # two tracks whose masks on a frame overlap above this are one thing
-    reid_seconds: float = 5.0          # an ended track can take its id back this long after (0: never)
-    max_side: int = 0                  # downscale frames whose longer side exceeds this (0: never)
+    backend: str = knob("classic", "classic (no weights, CPU), sam2 (SAM 2.1), or sam (SAM 1 key frames + "
+                        "SAM 2 propagation)")
+    step: int = knob(5, "frames between key frames")
+    max_masks: int = knob(144, "largest masks kept per key frame")
+    min_area: float = knob(0.0005, "generated masks under this fraction of the frame are dropped")
+    match_iou: float = knob(0.8, "IoU above which a propagated mask and a key-frame mask are one object")
+    vanish_area: float = knob(0.0006, "a propagated mask under this fraction of the frame ends")
+    carry_keys: int = knob(10, "an unmatched mask is carried at most this many key frames past the one it was "
+                               "found on, bounding work and drift on long videos (0: until it vanishes, as the "
+                               "original method)")
+    second_iou: float = knob(0.5, "after the one-to-one matching at match-iou, mutual best pairs above this IoU "
+                                  "are one object too")
+    copy_iou: float = knob(0.9, "two tracks whose masks on one frame overlap above this IoU are one thing: their "
+                                "ids merge, or the younger ends there")
+    reid_seconds: float = knob(5.0, "a track that ended (left the frame, occluded) takes its id back when its "
+                                    "object is found again within this many seconds (0: never)")
+    max_side: int = knob(0, "downscale frames whose longer side exceeds this many pixels (0: input size)")
     # mask generator (names as in SAM's automatic mask generator)
-    points_per_side: int = 32
-    pred_iou_thresh: float = 0.8
-    stability_score_thresh: float = 0.9
-    box_nms_thresh: float = 0.7
-    crop_n_layers: int = 0
-    min_mask_region_area: int = 0
+    points_per_side: int = knob(32, "generator grid: points per side (64 with --quality high)")
+    pred_iou_thresh: float = knob(0.8, "generator predicted-IoU filter")
+    stability_score_thresh: float = knob(0.9, "generator stability filter")
+    box_nms_thresh: float = knob(0.7, "generator box NMS IoU")
+    crop_n_layers: int = knob(0, "generator crop layers")
+    min_mask_region_area: int = knob(0, "remove holes and islands under this many pixels")
     # model (sam2 / sam backends)
-    model: str = ""
-    checkpoint: str = ""
-    schedule: str = "shared"           # "shared": each frame encoded once; "original": per task
+    model: str = knob("", "model name (see `everymask models`): tiny, small, base-plus, large (default) for sam2; "
+                          "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator "
+                          "(vit-h+tiny)")
+    checkpoint: str = knob("", "a .safetensors file or hub-style folder for sam2/sam; for sam, A:B (A;B on Windows) "
+                               "gives the SAM and the SAM 2 checkpoints; may change when resuming", identity=False)
+    schedule: str = knob("shared", "shared (each frame encoded once) or original (per task, as the original "
+                                   "method); may change when resuming", identity=False)
     # part-of hierarchy
-    part_inside: float = 0.9           # fraction of A's pixels inside B for A to be part of B in a frame
-    part_frames: float = 0.8           # fraction of co-visible frames where that must hold
-    part_max_ratio: float = 0.8        # A's mean area at most this fraction of B's
+    part_inside: float = knob(0.9, "part-of: fraction of a part's pixels inside its whole in a frame")
+    part_frames: float = knob(0.8, "part-of: fraction of co-visible frames where that holds")
+    part_max_ratio: float = knob(0.8, "part-of: a part's mean area at most this fraction of the whole's "
+                                      "(below 1, so two equal tracks are never each other's part)")
     # budgets
-    min_track_area: float = 0.0        # drop tracks whose area stays under this fraction all their life
-    coverage_target: float = 1.0       # per key frame, stop adding smaller masks once this fraction is covered
+    min_track_area: float = knob(0.0, "drop tracks whose area stays under this fraction of the frame all their life")
+    coverage_target: float = knob(1.0, "per key frame, keep masks largest first only until they cover this "
+                                       "fraction of the frame (1: keep all); e.g. 0.98 skips the long tail of "
+                                       "small masks")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -59,8 +136,8 @@ class RunConfig:
             flag = "--" + name.replace("_", "-")
             return EverymaskError(f"{flag} {getattr(self, name)!r} is invalid: {why}")
 
-        if self.backend not in BACKENDS:
-            raise EverymaskError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS[:3])}")
+        if self.backend not in BACKENDS + TEST_BACKENDS:
+            raise unknown_backend(self.backend)
         if not isinstance(self.step, int) or self.step < 1:
             raise bad("step", "must be an integer >= 1")
         if not isinstance(self.carry_keys, int) or self.carry_keys < 0:
@@ -81,10 +158,12 @@ class RunConfig:
                 and self.second_iou > self.match_iou:
             raise bad("second_iou", f"must be at most --match-iou ({self.match_iou}): it is the second, lower stage")
         for name in ("match_iou", "second_iou", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
-                     "part_inside", "part_frames", "part_max_ratio"):
+                     "part_inside", "part_frames"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise bad(name, "must be between 0 and 1")
+        if not isinstance(self.part_max_ratio, (int, float)) or not 0.0 <= self.part_max_ratio < 1.0:
+            raise bad("part_max_ratio", "must be a fraction in [0, 1): at 1 two equal tracks are each other's part")
         if not isinstance(self.max_side, int) or self.max_side < 0:
             raise bad("max_side", "must be an integer >= 0 (0 keeps the input size)")
         if not isinstance(self.points_per_side, int) or not 1 <= self.points_per_side <= 256:
@@ -98,6 +177,11 @@ class RunConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def identity_keys(cls) -> tuple[str, ...]:
+        """The knobs a resume must keep: all but those marked `identity=False` (they cannot change results)."""
+        return tuple(k.name for k in knobs(cls) if k.identity)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], where: str = "config") -> "RunConfig":
@@ -139,16 +223,18 @@ class RuntimeOptions:
     """How and where a run executes; may change between a run and its resume without changing results
     (up to floating-point differences between devices)."""
 
-    device: str = "auto"               # auto | cpu | cuda | mps
-    feature_cache_mb: int = 2048       # bound on cached image-encoder features (sam2 / sam)
-    frame_cache: int = 32              # decoded frames kept in memory
-    time_budget_s: float = 0.0         # 0: no budget
-    progress: bool = True
-    # where the work runs (executors/): local = the engine in this process; windows = windows of
-    # key frames one after another here; ray = those windows on Ray workers. windows and ray give
-    # the same tracks; window_keys and halo_keys are recorded in the store and a resume must use the same.
-    executor: str = "local"            # local | windows | ray
-    workers: int = 0                   # ray: number of workers (0: one per GPU, else one per CPU)
-    ray_address: str = ""              # ray: "" starts a local Ray, "auto" or host:port joins a cluster
-    window_keys: int = 20              # key frames per window (adjacent windows share one)
-    halo_keys: int = 2                 # key-frame intervals a window carries unmatched masks past its edge
+    device: str = knob("auto", "where the model backends run: auto takes CUDA, then Apple MPS, then the CPU", choices=("auto", "cpu", "cuda", "mps"))
+    feature_cache_mb: int = knob(2048, "bound on cached image-encoder features, in MB (sam2 / sam)")
+    frame_cache: int = knob(32, "decoded frames kept in memory", flag=None)
+    time_budget_s: float = knob(0.0, "stop starting new work after this long (e.g. 10m), export what exists; rerun "
+                                     "to go on (0: no budget)", flag="--time-budget")
+    progress: bool = knob(True, "show progress (--quiet turns it off)", flag=None)
+    executor: str = knob("local", "local: the engine in this process; windows: windows of key frames one after "
+                                  "another in this process; ray: those windows on Ray workers (the same tracks as "
+                                  "windows)", choices=("local", "ray", "windows"))
+    workers: int = knob(0, "ray: number of workers (0: one per GPU, else one per CPU)")
+    ray_address: str = knob("", "ray: join this cluster (auto, or host:port); empty: start a local Ray")
+    window_keys: int = knob(20, "ray/windows: key frames per window, adjacent windows share one; a resume must "
+                                "use the same")
+    halo_keys: int = knob(2, "key-frame intervals a window carries unmatched masks past its edge; a resume must "
+                             "use the same", flag=None)

@@ -64,7 +64,7 @@ def check_resume(store: RunStore, config: RunConfig, fingerprint: str, source_pa
                              f"not {source_path}; use another -o directory, or --fresh to overwrite it")
     stored = json.loads(meta.get("config", "{}"))
     ours = json.loads(config.to_json())
-    diff = sorted(k for k in set(stored) | set(ours) if stored.get(k) != ours.get(k))
+    diff = sorted(k for k in config.identity_keys() if stored.get(k) != ours.get(k))
     if diff:
         shown = ", ".join(f"{k}: {stored.get(k)!r} -> {ours.get(k)!r}" for k in diff[:4])
         raise EverymaskError(f"{store.path.parent} holds a run with another config ({shown}); "

@@ -185,3 +185,16 @@ def test_path_with_spaces_and_non_ascii(clip, tmp_path):
     video.write_bytes(clip.read_bytes())
     assert main(["run", str(video), "-o", str(d / "out put"), *FLAGS]) == 0
     assert json.loads((d / "out put" / "summary.json").read_text())["source"] == str(video)
+
+
+def test_run_command_closes_the_run_it_gets(clip, tmp_path, monkeypatch):
+    import sqlite3
+
+    import everymask.api as api
+    runs = []
+    real = api.segment_video
+    monkeypatch.setattr(api, "segment_video", lambda *a, **kw: runs.append(real(*a, **kw)) or runs[-1])
+    assert main(["run", str(clip), "-o", str(tmp_path / "o"), "--export", "ytvis,coco", *FLAGS]) == 0
+    assert (tmp_path / "o" / "coco.json").exists()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        runs[0].tracks()

@@ -17,6 +17,9 @@ from everymask.errors import EverymaskError
     (["--schedule", "fast"], "--schedule 'fast' is invalid: must be 'shared' or 'original'"),
     (["--max-side", "-1"], "--max-side -1 is invalid"),
     (["--feature-cache-mb", "-5"], "--feature-cache-mb -5 is invalid"),
+    (["--part-max-ratio", "1.0"], "--part-max-ratio 1.0 is invalid: must be a fraction in [0, 1): at 1 two equal "
+                                  "tracks are each other's part"),
+    (["--backend", "replay"], "unknown backend 'replay': choose one of classic, sam2, sam"),
 ])
 def test_bad_flag_values(tmp_path, capsys, flags, message):
     code = main(["run", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out"), "--quiet", *flags])
@@ -69,3 +72,59 @@ def test_runconfig_json_round_trip():
     assert RunConfig.from_mapping(json.loads(c.to_json())) == c
     with pytest.raises(EverymaskError):
         RunConfig(step=0)
+
+
+def _readme_options() -> dict[str, tuple[str, str]]:
+    """The README's options table: flag -> (default, meaning)."""
+    from pathlib import Path
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| flag | default | meaning |"):].split("\n\n")[0].splitlines()[2:]
+    rows = {}
+    for line in table:
+        flag, default, meaning = (c.strip() for c in line.strip("|").split(" | "))
+        assert flag not in rows, f"README options table lists {flag} twice"
+        rows[flag.strip("`")] = (default, meaning)
+    return rows
+
+
+def test_readme_options_table_matches_the_knobs():
+    """Each knob's flag, default and meaning live in config.py; the README's table must say the same."""
+    from everymask.cli import build_parser
+    from everymask.config import RuntimeOptions, knobs
+    rows = _readme_options()
+    for k in knobs(RunConfig) + knobs(RuntimeOptions):
+        if k.flag is None:
+            continue
+        want = f"| `{k.flag}` | {k.shown_default} | {k.help} |"
+        assert k.flag in rows, f"README options table lacks the row: {want}"
+        assert rows[k.flag] == (k.shown_default, k.help), f"README options table row should read: {want}"
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    helps = {o: a.help for a in run._actions for o in a.option_strings}
+    for flag, (_, meaning) in rows.items():  # rows for flags that are not knobs say what --help says
+        assert flag in helps, f"README options table lists {flag}, which `everymask run` does not take"
+        assert meaning == helps[flag] or helps[flag] == f"{meaning} (default {rows[flag][0]})", flag
+
+
+def test_cli_flags_and_help_come_from_the_knobs(capsys):
+    from everymask.cli import _config_from_args, build_parser
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--part-max-ratio PART_MAX_RATIO part-of: a part's mean area at most this fraction of the whole's (below 1, " \
+           "so two equal tracks are never each other's part) (default 0.8)" in shown
+    assert "--merge-copies, --no-merge-copies" in shown and "--time-budget TIME_BUDGET_S" in shown
+    args = build_parser().parse_args(["run", "v.mp4", "--merge-copies", "--time-budget", "2m", "--executor", "windows"])
+    assert _config_from_args(args) == RunConfig(merge_copies=True)
+    assert (args.time_budget_s, args.executor, args.window_keys, args.device) == (120.0, "windows", 20, "auto")
+
+
+def test_replay_backend_is_for_tests_only():
+    """RunConfig takes it (with a Backend object passed to segment_video); the CLI neither offers nor loads it."""
+    from everymask.backends import load_backend
+    from everymask.cli import build_parser
+    config = RunConfig(backend="replay")
+    with pytest.raises(EverymaskError, match=r"^backend 'replay' cannot be loaded by name \(a test backend needs its "
+                                             r"Backend object passed in\); choose one of classic, sam2, sam$"):
+        load_backend(config)
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    assert "replay" not in run.format_help()

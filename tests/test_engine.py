@@ -280,4 +280,4 @@ def test_carry_keys_bounds_how_far_an_unmatched_mask_travels(tmp_path):
     # carried from 20 to 15 (1 key frame: goes on), to 10 (2 key frames away: stops there)
     assert spans(near) == [(1, 0, 22, 23), (2, 10, 22, 13)]
     assert backend.propagations.count((10, 5, 1)) == 1  # object 1's own; object 2 is not carried on
-    assert far and backend.propagations.count((15, 10, 1)) == 2  # object 1's, and object 2 carried
+    assert backend.propagations.count((15, 10, 1)) == 2  # object 1's, and object 2 carried

@@ -13,6 +13,8 @@ import pytest
 
 from clips import make_video
 
+pytestmark = pytest.mark.slow  # each test runs and kills `everymask run` processes
+
 RUN_FLAGS = ["--quiet", "--step", "4", "--max-masks", "24"]
 
 
@@ -55,7 +57,6 @@ def test_sigkill_inside_commit_finalize_export_then_resume(clip, tmp_path, point
     assert not list(out.glob(".*.tmp-*"))
 
 
-@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(clip, tmp_path):
     video, reference, seconds = clip
     rng = random.Random(1234)

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # thousands of frames in a subprocess
+
 SIZE = (48, 64)
 
 

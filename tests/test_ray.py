@@ -23,7 +23,7 @@ if os.environ.get("EVERYMASK_REQUIRE_RAY"):  # CI: a missing ray is a failure, n
 else:
     ray = pytest.importorskip("ray")
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # a local Ray: seconds to start
 TESTS = str(Path(__file__).parent)
 SIZE, T = (40, 60), 23
 REPLAY = RunConfig(backend="replay", step=5, min_area=0.0, vanish_area=0.0)
@@ -96,7 +96,6 @@ def _stiou_and_ids(gt: list[dict], pred: list[dict]):
     return out
 
 
-@pytest.mark.slow
 def test_ray_on_a_synthetic_scene_agrees_with_the_single_process_run(tmp_path):
     scene = make_scene("occlusion", size=(120, 213), num_frames=30)
     gt = scene.to_ytvis()

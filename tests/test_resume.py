@@ -50,6 +50,7 @@ def run(tmp_path, name, backend, config=CONFIG, **kw):
                                    backend=backend.backend(), **kw)
 
 
+@pytest.mark.slow  # a crash at each of 20 points, each resumed
 def test_resume_after_crash_at_every_unit_gives_identical_tracks(tmp_path):
     reference = run(tmp_path, "ref", ReplayBackend(TRUTH, SIZE, missed={(2, 10)}))
     expected = (reference.dir / "tracks.json").read_bytes()
@@ -85,6 +86,23 @@ def test_resume_with_other_config_is_refused_and_changes_nothing(tmp_path):
     assert (tmp_path / "out" / "tracks.json").read_bytes() == before
     fresh = run(tmp_path, "out", ReplayBackend(TRUTH, SIZE), config=CONFIG.replace(step=3), fresh=True)
     assert fresh.config.step == 3
+
+
+def test_resume_may_move_the_checkpoint_and_change_the_schedule_but_not_the_step(tmp_path):
+    """Where the weights live and how frames are scheduled onto the encoder cannot change results."""
+    before = CONFIG.replace(checkpoint="/old/place/sam2.safetensors")
+    try:
+        run(tmp_path, "out", CrashingReplay(5), config=before)
+    except Crash:
+        pass
+    after = CONFIG.replace(checkpoint="/new/place/sam2.safetensors", schedule="original")
+    with pytest.raises(EverymaskError, match=r"another config \(step: 5 -> 4\)"):
+        run(tmp_path, "out", ReplayBackend(TRUTH, SIZE), config=after.replace(step=4))
+    resumed = run(tmp_path, "out", ReplayBackend(TRUTH, SIZE, missed={(2, 10)}), config=after)
+    reference = run(tmp_path, "ref", ReplayBackend(TRUTH, SIZE, missed={(2, 10)}), config=before)
+    assert (resumed.dir / "tracks.json").read_bytes() == (reference.dir / "tracks.json").read_bytes()
+    assert resumed.config == after  # the store records what this session used
+    assert resumed.summary()["status"] == "complete"
 
 
 def test_resume_with_other_input_is_refused(tmp_path):

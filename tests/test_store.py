@@ -52,3 +52,67 @@ def test_a_failed_unit_leaves_nothing(tmp_path):
     assert store.done_units() == {"a": 1}
     assert [r.pid for r in store.frame_rows(1, SIZE)] == []
     store.close()
+
+
+def test_counts_are_stored_deflated_and_read_back_exactly(tmp_path):
+    from everymask.store.sqlite_store import pack_counts, unpack_counts
+    big = np.zeros((144, 176), bool)
+    big[20:120, 30:150] = np.random.default_rng(0).random((100, 120)) > 0.3  # ragged: a long RLE
+    rle = encode(big)[0]
+    store = RunStore.open(tmp_path)
+    store.commit_unit("a", "generate", 1, 0.1, [MaskRow(0, 1, GENERATED, int(big.sum()), 0.5, rle)])
+    stored = bytes(store.db.execute("SELECT rle FROM masks").fetchone()[0])
+    assert stored == pack_counts(rle["counts"]) and len(stored) < 0.7 * len(rle["counts"])
+    assert unpack_counts(stored) == rle["counts"]
+    assert store.frame_rows(0, (144, 176))[0].rle == {"size": [144, 176], "counts": rle["counts"]}
+    store.close()
+
+
+def test_rows_of_a_few_kb_use_no_overflow_pages(tmp_path):
+    """A WITHOUT ROWID table spills rows over ~1 KB into mostly empty 4 KB overflow pages; ours must not."""
+    import sqlite3
+
+    import pytest
+
+    from everymask.store.sqlite_store import pack_counts
+    rng = np.random.default_rng(1)
+    store = RunStore.open(tmp_path)
+    masks = np.zeros((8, 144, 176), bool)
+    masks[:, 20:120, 30:130] = rng.random((8, 100, 100)) > 0.5
+    rows = [MaskRow(f, 1, GENERATED, 0, 0.5, encode(m)[0]) for f, m in enumerate(masks)]
+    assert all(1500 < len(pack_counts(r.rle["counts"])) < 4000 for r in rows)  # noise: between 1 KB and a page
+    store.commit_unit("a", "generate", 8, 0.1, rows)
+    store.write_tracks(((1, r.frame, 0, r.rle["counts"]) for r in rows), lambda: [], {})
+    try:
+        pages = dict(store.db.execute("SELECT pagetype, COUNT(*) FROM dbstat WHERE name IN ('masks', 'track_masks') "
+                                      "GROUP BY pagetype"))
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table")
+    assert "overflow" not in pages and pages["leaf"] > 0
+    store.close()
+
+
+def test_summary_store_figures_in_local_and_windowed_runs(tmp_path):
+    """Windowed runs keep their masks in `window_masks`: the figures must count those, not read 0."""
+    import pytest
+
+    import everymask
+    from everymask.config import RunConfig, RuntimeOptions
+    from everymask.testing.replay import ReplayBackend
+
+    from replay_scenes import BlankSource, box
+    size, frames = (40, 60), 23
+    truth = {1: {t: box(size, 2, 2 + t, 10, 10) for t in range(frames)},
+             2: {t: box(size, 25, 5, 8, 8) for t in range(7, 16)}}
+    config = RunConfig(backend="replay", step=5, min_area=0.0, vanish_area=0.0)
+    for executor, table in [("local", "masks"), ("windows", "window_masks")]:
+        options = RuntimeOptions(progress=False, executor=executor, window_keys=3)
+        run = everymask.segment_video(BlankSource(frames, size), tmp_path / executor, config, options=options,
+                                      backend=ReplayBackend(truth, size).backend())
+        summary = run.summary()
+        n, stored = run.store.db.execute(f"SELECT COUNT(*), SUM(LENGTH(rle)) FROM {table}").fetchone()
+        run.close()
+        assert n > 0 and summary["store_masks"] == n, executor
+        assert summary["rle_bytes_per_mask"] == pytest.approx(stored / n, abs=0.05), executor
+        file_bytes = (tmp_path / executor / "everymask.sqlite").stat().st_size  # closed: WAL checkpointed
+        assert summary["store_bytes_per_mask"] == pytest.approx(file_bytes / n, rel=0.05), executor

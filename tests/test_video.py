@@ -34,7 +34,7 @@ def pattern(i: int, h: int = 48, w: int = 64) -> np.ndarray:
 
 def write_video(path: Path, frames: list[np.ndarray], codec: str = "libx264", pix_fmt: str = "yuv420p",
                 rate: int = 25, options: dict | None = None, container_options: dict | None = None,
-                rotation: int | None = None, hflip: bool = False, pts: list[int] | None = None,
+                rotation: int | None = None, hflip: bool = False, vflip: bool = False, pts: list[int] | None = None,
                 time_base: Fraction | None = None) -> Path:
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w", options=container_options or {}) as c:
@@ -45,8 +45,8 @@ def write_video(path: Path, frames: list[np.ndarray], codec: str = "libx264", pi
             s.codec_context.time_base = time_base
         # one encoder thread: the ffv1 encoder's slice threads rarely mix two frames under load
         s.options = {"threads": "1", **(options or {})}
-        if rotation is not None or hflip:
-            s.set_display_rotation(rotation or 0, hflip=hflip)
+        if rotation is not None or hflip or vflip:
+            s.set_display_rotation(rotation or 0, hflip=hflip, vflip=vflip)
         for i, a in enumerate(frames):
             f = av.VideoFrame.from_ndarray(a, format="rgb24")
             if pts is not None:
@@ -162,13 +162,18 @@ def test_variable_frame_rate_keeps_every_frame_in_order(tmp_path):
             np.testing.assert_array_equal(src.frame(i), frames[i])
 
 
-@pytest.mark.parametrize("degrees,hflip", [(90, False), (-90, False), (180, False), (90, True), (0, True)])
-def test_rotation_metadata_is_applied(tmp_path, degrees, hflip):
+@pytest.mark.parametrize("degrees,hflip,vflip", [(90, False, False), (-90, False, False), (180, False, False),
+                                                 (90, True, False), (0, True, False), (0, False, True),
+                                                 (-90, False, True), (270, True, True), (180, True, False)])
+def test_rotation_metadata_is_applied(tmp_path, degrees, hflip, vflip):
+    """All eight EXIF orientations as a display matrix: rotated counterclockwise, then mirrored."""
     path = write_video(tmp_path / "rot.mp4", [pattern(i) for i in range(3)], rotation=degrees,
-                       hflip=hflip, **LOSSLESS)
+                       hflip=hflip, vflip=vflip, **LOSSLESS)
     expected = np.rot90(pattern(2), degrees // 90)
     if hflip:
         expected = expected[:, ::-1]
+    if vflip:
+        expected = expected[::-1]
     with open_source(path) as src:
         assert src.input_size == expected.shape[:2] == src.size
         np.testing.assert_array_equal(src.frame(2), expected)
@@ -470,6 +475,7 @@ def test_paths_with_spaces_and_non_ascii(tmp_path, name):
 
 # -- fingerprint ----------------------------------------------------------------------------------
 
+@pytest.mark.slow  # new Python processes
 def test_fingerprint_stable_across_processes_and_sensitive(tmp_path):
     path = write_video(tmp_path / "clip.mp4", [pattern(i) for i in range(10)], **LOSSLESS)
     d = image_folder(tmp_path, n=3)
@@ -545,3 +551,21 @@ def test_truncated_containers(tmp_path, name, kw, partial, fraction):
             f"30 frames that decode"]
         for i in range(n - 1, -1, -1):
             np.testing.assert_array_equal(src.frame(i), full[i])
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.jpg", "a.bmp", "a.tif", "a.webp"])
+def test_image_size_from_the_header(tmp_path, name):
+    from everymask.video.image_header import image_size
+    cv2.imwrite(str(tmp_path / name), np.zeros((5, 7, 3), np.uint8))
+    assert image_size(tmp_path / name) == (7, 5)
+    (tmp_path / "notes.png").write_text("not an image")
+    assert image_size(tmp_path / "notes.png") is None  # "decode to find out"
+
+
+def test_odd_sized_tiff_refused_at_open(tmp_path):
+    d = tmp_path / "frames"
+    d.mkdir()
+    cv2.imwrite(str(d / "0.tif"), np.zeros((4, 5, 3), np.uint8))
+    cv2.imwrite(str(d / "1.tif"), np.zeros((6, 5, 3), np.uint8))
+    with pytest.raises(EverymaskError, match="image 1.tif is 5x6 but 0.tif is 5x4"):
+        open_source(d)

@@ -17,6 +17,8 @@ from everymask.masks import decode_one, rle_from_json
 
 from export_scene import T, make_run
 
+pytestmark = pytest.mark.slow  # starts Chromium
+
 REQUIRE = os.environ.get("EVERYMASK_REQUIRE_BROWSER") == "1"
 NASTY = 'clip<script>window.pwned=2<img src=x onerror="window.pwned=1">&\'"'  # no "/": it is one folder name
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -137,10 +139,39 @@ def test_input_strings_are_not_html(viewer, page):
     assert NASTY in page.title()
 
 
-def test_screenshot(viewer, page, tmp_path):
+def _set_opacity(page, value: str) -> None:
+    page.evaluate("""async value => {
+        const o = document.getElementById('opacity');
+        o.value = value;
+        o.dispatchEvent(new Event('input'));
+        await window.everymask.setFrame(5);
+    }""", value)
+
+
+def test_screenshot_shows_a_mask_in_its_colour_over_the_frame(viewer, page, tmp_path):
+    """Frame 5: inside track 3 (the smallest of 3 in 2 in 1, so drawn on top) the picture is track 3's
+    colour at opacity 0.5 over the frame; the same pixel at opacity 0 is the frame alone."""
+    import cv2
+
+    from everymask.export.render import track_colour
+    page.mouse.move(1, 1)  # off the pixel panel: no hovered entry drawn over the masks
     page.evaluate("window.everymask.setFrame(5)")
-    shot = page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
-    assert len(shot) > 5000
+    full = cv2.imdecode(np.frombuffer(page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True), np.uint8),
+                        cv2.IMREAD_COLOR)
+    assert full.shape[1] == 1200  # the viewport's width: a real picture of the page
+
+    def pixel() -> np.ndarray:  # the screenshot of the canvas at the centre of mask pixel (17, 12)
+        shot = cv2.imdecode(np.frombuffer(page.locator("#view").screenshot(), np.uint8), cv2.IMREAD_COLOR)
+        h, w = shot.shape[:2]
+        return shot[int(12.5 / 48 * h), int(17.5 / 64 * w), ::-1].astype(float)  # track 3: rows 10-14, cols 15-19
+
+    masked = pixel()
+    _set_opacity(page, "0")
+    plain = pixel()
+    _set_opacity(page, "0.5")
+    expected = 128 / 255 * np.array(track_colour(3)) + 127 / 255 * plain
+    assert np.abs(masked - expected).max() <= 4, (masked, expected, plain)
+    assert np.abs(masked - plain).max() >= 30
     assert page.errors == []
 
 
@@ -155,3 +186,62 @@ def test_the_page_works_under_its_own_csp(viewer, page):
     assert strict.evaluate("window.everymask.setFrame(11).then(() => window.everymask.shownFrame)") == 11
     assert strict.evaluate("window.everymask.masksAt(11, 0, 0)") == [] and errors == []
     strict.close()
+
+
+@pytest.fixture()
+def one_frame_chunks(viewer, page, tmp_path):
+    """A fresh page (in the module's browser) on a copy of the viewer with one frame per chunk (12
+    chunks: more than the page's LRU of 8), whose chunk scripts the test holds back and releases."""
+    index = export(viewer[0], "viewer", tmp_path / "viewer", chunk_frames=1)
+    pg = page.context.browser.new_page(bypass_csp=True)
+    pg.goto(index.resolve().as_uri())
+    pg.evaluate("window.everymask.ready")
+    pg.evaluate("""() => {
+        const append = document.head.appendChild.bind(document.head);
+        window.held = [];
+        window.holding = false;
+        document.head.appendChild = s => (window.holding && s.src && s.src.includes('/chunk_')
+                                          ? (window.held.push(s), s) : append(s));
+        window.release = () => { window.holding = false; window.held.splice(0).forEach(s => append(s)); };
+    }""")
+    yield pg, index
+    pg.close()
+
+
+# what settles within 3 s: the ids, or "hung" for a promise that never settles
+SETTLED = "(p, ms = 3000) => Promise.race([p, new Promise(r => setTimeout(() => r('hung'), ms))])"
+
+
+def test_a_chunk_evicted_while_loading_and_asked_again_resolves_every_request(viewer, one_frame_chunks):
+    """Fast scrubbing: chunk 11 is asked for, pushed out of the LRU by 8 others before its script ran,
+    then asked for again; both requests must get its masks."""
+    page, _ = one_frame_chunks
+    run, _ = viewer
+    H, W = run.input_size
+    x, y = math.ceil(5 * W / 64), math.ceil(40 * H / 48)  # mask pixel (5, 40): inside track 5 only
+    got = page.evaluate("""async ([settled, x, y]) => {
+        settled = eval(settled);
+        const em = window.everymask;
+        window.holding = true;
+        const first = em.masksAt(11, x, y);
+        const others = [0, 1, 2, 3, 4, 5, 6, 7].map(t => em.masksAt(t, x, y));  // 8 more chunks
+        const again = em.masksAt(11, x, y);
+        window.release();
+        return [await settled(first), await settled(again), (await Promise.all(others.map(p => settled(p))))];
+    }""", [SETTLED, x, y])
+    assert got == [[5], [5], [[], [], [], [], [], [], [5], [5]]]
+
+
+def test_a_frame_image_that_failed_to_load_is_loaded_again(one_frame_chunks):
+    """A frame image missing once (a viewer still being copied, a flaky disk) must not stay broken."""
+    page, index = one_frame_chunks
+    jpeg = index.parent / "frames" / "00009.jpg"  # not loaded yet: the page prefetched frames 1-3 only
+    hidden = jpeg.with_name("hidden.jpg")
+    jpeg.rename(hidden)
+    page.evaluate("window.everymask.setFrame(9)")
+    assert page.locator("#frame-label").inner_text().startswith("frame 9: ")  # the error, not the frame
+    assert page.evaluate("window.everymask.shownFrame") == 0
+    hidden.rename(jpeg)
+    page.evaluate("window.everymask.setFrame(9)")
+    assert page.evaluate("window.everymask.shownFrame") == 9
+    assert page.locator("#frame-label").inner_text().startswith("frame 9 / 11 · ")

@@ -2,7 +2,7 @@
 classic backend works without torch installed."""
 from __future__ import annotations
 
-from ..config import RunConfig, RuntimeOptions
+from ..config import BACKENDS, RunConfig, RuntimeOptions
 from ..errors import EverymaskError
 from .base import Backend, MaskDescriber, MaskGenerator, Propagator
 
@@ -22,4 +22,5 @@ def load_backend(config: RunConfig, options: RuntimeOptions | None = None) -> Ba
                 f"the {config.backend} backend needs torch and transformers ({e.name} is missing): "
                 "pip install 'everymask[sam2]', or use --backend classic") from None
         return load_sam_backend(config, options)
-    raise EverymaskError(f"backend {config.backend!r} cannot be loaded by name; choose classic, sam2 or sam")
+    raise EverymaskError(f"backend {config.backend!r} cannot be loaded by name (a test backend needs its Backend "
+                         f"object passed in); choose one of {', '.join(BACKENDS)}")

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -22,19 +23,22 @@ from ..errors import EverymaskError
 from ..faults import crash_point
 from ..masks import RLE, Masks
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # 2: rowid mask tables, RLE counts deflated (pack_counts), merge kinds, descriptors
 STORE_NAME = "everymask.sqlite"
 
 # direction column of the masks table
 GENERATED, FORWARD, BACKWARD = 0, 1, -1
 
+# `masks` and `track_masks` are rowid tables: their rows (a deflated RLE, 100 B to several KB) are
+# too large for WITHOUT ROWID, whose b-tree spills any row over ~1 KB into a 4 KB overflow page.
+# See benchmarks/RESULTS.md, "Where the store's bytes go".
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (name TEXT PRIMARY KEY, n_out INTEGER NOT NULL, seconds REAL NOT NULL,
                                   stage TEXT NOT NULL, done_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS masks (frame INTEGER NOT NULL, pid INTEGER NOT NULL, direction INTEGER NOT NULL,
                                   area INTEGER NOT NULL, score REAL NOT NULL, rle BLOB NOT NULL,
-                                  PRIMARY KEY (frame, pid)) WITHOUT ROWID;
+                                  PRIMARY KEY (frame, pid));
 CREATE TABLE IF NOT EXISTS merges (a INTEGER NOT NULL, b INTEGER NOT NULL, iou REAL NOT NULL,
                                    frame INTEGER NOT NULL, direction INTEGER NOT NULL, kind TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS descriptors (pid INTEGER PRIMARY KEY, vector BLOB NOT NULL);
@@ -42,9 +46,23 @@ CREATE TABLE IF NOT EXISTS tracks (track_id INTEGER PRIMARY KEY, root INTEGER NO
                                    first INTEGER NOT NULL, last INTEGER NOT NULL, num_frames INTEGER NOT NULL,
                                    score REAL NOT NULL, mean_area REAL NOT NULL, parent INTEGER);
 CREATE TABLE IF NOT EXISTS track_masks (track_id INTEGER NOT NULL, frame INTEGER NOT NULL, area INTEGER NOT NULL,
-                                        rle BLOB NOT NULL, PRIMARY KEY (track_id, frame)) WITHOUT ROWID;
+                                        rle BLOB NOT NULL, PRIMARY KEY (track_id, frame));
 CREATE INDEX IF NOT EXISTS track_masks_frame ON track_masks (frame);
 """
+
+# raw deflate with a 1 KB window: as small as level 9 with a 32 KB one on mask RLEs, at a sixth of
+# the cost (the window's setup dominates for strings of a few hundred bytes)
+_WBITS = -10
+
+
+def pack_counts(counts: bytes) -> bytes:
+    """A pycocotools compressed-RLE counts string as stored: deflated, about a third smaller."""
+    return zlib.compress(counts, 6, _WBITS)
+
+
+def unpack_counts(blob: bytes) -> bytes:
+    return zlib.decompress(blob, _WBITS)
+
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,7 @@ class RunStore:
         with self.db:
             self.db.executemany(
                 "INSERT INTO masks (frame, pid, direction, area, score, rle) VALUES (?, ?, ?, ?, ?, ?)",
-                [(m.frame, m.pid, m.direction, m.area, m.score, m.rle["counts"]) for m in masks])
+                [(m.frame, m.pid, m.direction, m.area, m.score, pack_counts(m.rle["counts"])) for m in masks])
             self.db.executemany("INSERT INTO merges (a, b, iou, frame, direction, kind) VALUES (?, ?, ?, ?, ?, ?)",
                                 merges)
             self.db.executemany("INSERT INTO descriptors (pid, vector) VALUES (?, ?)",
@@ -156,7 +174,7 @@ class RunStore:
             sql += " AND pid >= ? AND pid < ?"
             args += list(pid_range)
         sql += " ORDER BY pid"
-        return [MaskRow(f, p, d, a, s, {"size": list(size), "counts": bytes(r)})
+        return [MaskRow(f, p, d, a, s, {"size": list(size), "counts": unpack_counts(r)})
                 for f, p, d, a, s, r in self.db.execute(sql, args)]
 
     def merges(self) -> list[tuple[int, int, float]]:
@@ -176,11 +194,22 @@ class RunStore:
     def generated_scores(self) -> dict[int, float]:
         return dict(self.db.execute("SELECT pid, score FROM masks WHERE direction = 0"))
 
-    def count_masks(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM masks").fetchone()[0]
+    def mask_table_stats(self, table: str = "masks") -> tuple[int, int]:
+        """(masks, bytes of their stored RLEs) in the engine's `masks` or the windowed executors'
+        `window_masks` (absent until a windowed run creates it: (0, 0))."""
+        if table not in ("masks", "window_masks"):
+            raise ValueError(f"{table!r} is not a table of masks")
+        if not self.db.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", (table,)).fetchone():
+            return 0, 0
+        n, size = self.db.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(rle)), 0) FROM {table}").fetchone()
+        return n, size
 
-    def mask_bytes(self) -> int:
-        return self.db.execute("SELECT COALESCE(SUM(LENGTH(rle)), 0) FROM masks").fetchone()[0]
+    def file_bytes(self) -> int:
+        """What the store takes on disk once checkpointed: its pages in use (those in the WAL included)."""
+        page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return (pages - free) * page_size
 
     # final tracks -------------------------------------------------------------------------
     def write_tracks(self, track_masks: Iterable[tuple[int, int, int, bytes]],
@@ -193,7 +222,7 @@ class RunStore:
             self.db.execute("DELETE FROM tracks")
             self.db.execute("DELETE FROM track_masks")
             self.db.executemany("INSERT INTO track_masks (track_id, frame, area, rle) VALUES (?, ?, ?, ?)",
-                                track_masks)
+                                ((t, f, a, pack_counts(c)) for t, f, a, c in track_masks))
             crash_point("finalize")
             self.db.executemany(
                 "INSERT INTO tracks (track_id, root, first, last, num_frames, score, mean_area, parent) "
@@ -208,13 +237,13 @@ class RunStore:
     def track_mask_rows(self, track_id: int, size: tuple[int, int]) -> Iterator[tuple[int, RLE]]:
         for frame, rle in self.db.execute(
                 "SELECT frame, rle FROM track_masks WHERE track_id = ? ORDER BY frame", (track_id,)):
-            yield frame, {"size": list(size), "counts": bytes(rle)}
+            yield frame, {"size": list(size), "counts": unpack_counts(rle)}
 
     def frame_track_masks(self, frame: int, size: tuple[int, int]) -> Masks:
         rows = self.db.execute("SELECT track_id, rle FROM track_masks WHERE frame = ? ORDER BY track_id",
                                (frame,)).fetchall()
         return Masks(size=size, ids=np.array([r[0] for r in rows], np.int64),
-                     rles=[{"size": list(size), "counts": bytes(r[1])} for r in rows],
+                     rles=[{"size": list(size), "counts": unpack_counts(r[1])} for r in rows],
                      scores=np.ones(len(rows), np.float32))
 
     def masks_per_frame(self) -> dict[int, int]:

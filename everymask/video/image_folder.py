@@ -14,8 +14,6 @@ from .frames import check_pixel_limit, resize, scaled_size, to_rgb8
 from .image_header import image_size
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-#: Headers we do not parse; such files are size-checked when decoded instead of at open.
-_DEFERRED = (".tif", ".tiff")
 
 
 def natural_key(name: str) -> list:
@@ -67,8 +65,6 @@ class ImageFolderSource:
         for i, path in enumerate(self._files[1:], start=1):
             header = image_size(path)
             if header is None:
-                if path.suffix.lower() in _DEFERRED:
-                    continue
                 shape = self._decode(i).shape  # raises, naming the file, if it is not an image
                 header = (shape[1], shape[0])
                 ref = (self._input_size[1], self._input_size[0])

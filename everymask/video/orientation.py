@@ -1,7 +1,7 @@
-"""Display-matrix side data -> the array transform that shows a frame upright (phone videos)."""
+"""The array transform that shows a frame upright (phone videos), from PyAV's rotation and the
+display matrix's mirroring."""
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -13,40 +13,27 @@ def _identity(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def matrix_transform(matrix: np.ndarray | None) -> tuple[Transform, bool]:
-    """(transform, swaps_axes) for a 3x3 display matrix given as 9 int32 (16.16 fixed point).
-
-    Mirrors what ffmpeg's own autorotate does (fftools: transpose / hflip / vflip by the angle
-    and the signs of the matrix), so our frames look like the ones a player shows. Angles that
-    are not a multiple of 90 degrees are ignored (no player-agreed meaning for the borders).
-    """
+def is_mirrored(matrix: np.ndarray | None) -> bool:
+    """Whether a display matrix (9 int32, 16.16 fixed point) flips the picture: PyAV's
+    `VideoFrame.rotation` gives the angle only, the sign of the 2x2 part's determinant the flip."""
     if matrix is None or len(matrix) < 9:
+        return False
+    return int(matrix[0]) * int(matrix[4]) - int(matrix[1]) * int(matrix[3]) < 0
+
+
+def upright_transform(rotation: int, mirrored: bool) -> tuple[Transform, bool]:
+    """(transform, swaps_axes) for PyAV's `VideoFrame.rotation` (degrees counterclockwise).
+
+    The same frames ffmpeg's own autorotate shows. The angle of a mirrored matrix
+    (`av_display_rotation_get`) is measured after a vertical flip, so the flip comes first.
+    Angles that are not a multiple of 90 degrees are ignored (no player-agreed meaning for the
+    borders).
+    """
+    if rotation % 90:
         return _identity, False
-    m = [int(v) for v in matrix[:9]]
-    scale0, scale1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
-    if scale0 == 0 or scale1 == 0:
+    quarter_turns = (rotation // 90) % 4
+    if not quarter_turns and not mirrored:
         return _identity, False
-    rotation = -math.degrees(math.atan2(m[1] / scale1, m[0] / scale0))  # av_display_rotation_get
-    theta = -round(rotation)
-    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)  # clockwise, in [0, 360)
-    if abs(theta - 90) < 1:
-        if m[3] > 0:  # transpose=cclock_flip: a plain transpose
-            return (lambda a: a.transpose(1, 0, 2)), True
-        return (lambda a: np.rot90(a, -1)), True  # transpose=clock
-    if abs(theta - 270) < 1:
-        if m[3] < 0:  # transpose=clock_flip: the anti-transpose
-            return (lambda a: np.rot90(a, -1)[::-1]), True
-        return (lambda a: np.rot90(a, 1)), True  # transpose=cclock
-    if abs(theta - 180) < 1:
-        hflip, vflip = m[0] < 0, m[4] < 0
-    elif abs(theta) < 1:
-        hflip, vflip = False, m[4] < 0
-    else:
-        return _identity, False
-    if hflip and vflip:
-        return (lambda a: a[::-1, ::-1]), False
-    if hflip:
-        return (lambda a: a[:, ::-1]), False
-    if vflip:
-        return (lambda a: a[::-1]), False
-    return _identity, False
+    if mirrored:
+        return (lambda a: np.rot90(a[::-1], quarter_turns)), quarter_turns % 2 == 1
+    return (lambda a: np.rot90(a, quarter_turns)), quarter_turns % 2 == 1

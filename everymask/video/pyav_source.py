@@ -15,7 +15,7 @@ from ..errors import EverymaskError
 from . import fingerprint as fp
 from .cache import FrameCache
 from .frames import check_pixel_limit, resize, scaled_size, to_rgb8
-from .orientation import Transform, matrix_transform
+from .orientation import Transform, is_mirrored, upright_transform
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,8 @@ class PyAVSource:
             raise EverymaskError(f"{self._name}: no frame of the video stream decodes; the file is damaged")
 
         matrix = first.side_data.get("DISPLAYMATRIX") if hasattr(first.side_data, "get") else None
-        self._transform, swaps = matrix_transform(
-            np.frombuffer(bytes(matrix), np.int32) if matrix is not None else None
-        )
+        mirrored = is_mirrored(np.frombuffer(bytes(matrix), np.int32) if matrix is not None else None)
+        self._transform, swaps = upright_transform(first.rotation, mirrored)
         h, w = first.height, first.width
         self._input_size = (w, h) if swaps else (h, w)
         check_pixel_limit(self._name, *self._input_size, max_side)

@@ -61,11 +61,15 @@
   }
 
   // ---- data loading: chunks of masks and JPEG frames, on demand, with small LRU caches ----------
-  const chunks = new Map(), arrived = new Map(), images = new Map();
+  // A chunk's script calls em._chunk(k, frames) when it runs. `loading` holds each chunk whose script
+  // is on its way, outside the LRU, so a chunk evicted and asked for again while loading (fast
+  // scrubbing) shares that one request instead of starting a second that would leave the first
+  // promise unresolved. A failed load (chunk or image) leaves the caches, so it is tried again.
+  const chunks = new Map(), loading = new Map(), images = new Map();
   em._chunk = (k, frames) => {
-    const resolve = arrived.get(k);
-    arrived.delete(k);
-    if (resolve) resolve(frames.map(f => f.map(([id, area, counts]) => ({ id, area, counts, runs: null }))));
+    const waiting = loading.get(k);
+    loading.delete(k);
+    if (waiting) waiting.resolve(frames.map(f => f.map(([id, area, counts]) => ({ id, area, counts, runs: null }))));
   };
   function cached(map, key, limit, make) {
     let v = map.get(key);
@@ -74,22 +78,33 @@
     while (map.size > limit) map.delete(map.keys().next().value);
     return v;
   }
-  function loadChunk(k) {
-    return cached(chunks, k, 8, () => new Promise((resolve, reject) => {
-      arrived.set(k, resolve);
-      const s = document.createElement('script');
-      s.src = 'data/chunk_' + String(k).padStart(5, '0') + '.js';
-      s.onload = () => s.remove();
-      s.onerror = () => { chunks.delete(k); reject(new Error('cannot load ' + s.src)); };
-      document.head.appendChild(s);
-    }));
+  function forgetIfFailed(map, key, promise) {
+    promise.catch(() => { if (map.get(key) === promise) map.delete(key); });
+    return promise;
   }
+  function requestChunk(k) {
+    if (loading.has(k)) return loading.get(k).promise;
+    const waiting = {};
+    waiting.promise = new Promise((resolve, reject) => { waiting.resolve = resolve; waiting.reject = reject; });
+    loading.set(k, waiting);
+    const s = document.createElement('script');
+    s.src = 'data/chunk_' + String(k).padStart(5, '0') + '.js';
+    const fail = why => {
+      s.remove();
+      if (loading.get(k) === waiting) { loading.delete(k); waiting.reject(new Error(why + s.src)); }
+    };
+    s.onload = () => fail('no masks in ');  // a no-op when the script called em._chunk as it ran
+    s.onerror = () => fail('cannot load ');
+    document.head.appendChild(s);
+    return waiting.promise;
+  }
+  const loadChunk = k => cached(chunks, k, 8, () => forgetIfFailed(chunks, k, requestChunk(k)));
   const frameMasks = t => loadChunk(Math.floor(t / C)).then(frames => frames[t % C]);
   function frameImage(t) {
     return cached(images, t, 24, () => {
       const img = new Image();
       img.src = 'frames/' + String(t).padStart(5, '0') + '.jpg';
-      return img.decode().then(() => img);
+      return forgetIfFailed(images, t, img.decode().then(() => img));
     });
   }
 
