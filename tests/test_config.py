@@ -112,9 +112,10 @@ def test_cli_flags_and_help_come_from_the_knobs(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     assert "--part-max-ratio PART_MAX_RATIO part-of: a part's mean area at most this fraction of the whole's (below 1, " \
            "so two equal tracks are never each other's part) (default 0.8)" in shown
-    assert "--merge-copies, --no-merge-copies" in shown and "--time-budget TIME_BUDGET_S" in shown
-    args = build_parser().parse_args(["run", "v.mp4", "--merge-copies", "--time-budget", "2m", "--executor", "windows"])
-    assert _config_from_args(args) == RunConfig(merge_copies=True)
+    assert "--copy-iou COPY_IOU two tracks whose masks on one frame overlap" in shown
+    assert "--time-budget TIME_BUDGET_S" in shown
+    args = build_parser().parse_args(["run", "v.mp4", "--copy-iou", "0.95", "--time-budget", "2m", "--executor", "windows"])
+    assert _config_from_args(args) == RunConfig(copy_iou=0.95)
     assert (args.time_budget_s, args.executor, args.window_keys, args.device) == (120.0, "windows", 20, "auto")
 
 

@@ -23,13 +23,15 @@ units = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3), st.sampled_from
 def test_store_reopened_after_random_units_holds_exactly_them(tmp_path_factory, unit_list):
     d = tmp_path_factory.mktemp("store")
     store = RunStore.open(d)
-    expected = {}
+    expected, want_vector = {}, {}
     seen = set()
     for n, unit in enumerate(unit_list):
         rows = [row(f, p + 10 * n, dirn, 100 * n + f) for f, p, dirn in unit if (f, p + 10 * n) not in seen]
         seen |= {(r.frame, r.pid) for r in rows}
-        store.commit_unit(f"u{n}", "propagate", len(rows), 0.1, rows, [(1, 2, 0.9, 0, 1)] * (n % 2))
+        store.commit_unit(f"u{n}", "propagate", len(rows), 0.1, rows, [(9 - n, n, 0.9, 0, 1, "match")] * (n % 2),
+                          {r.pid: np.full(4, n + 1, np.float32) / 2 for r in rows})
         expected.update({(r.frame, r.pid): r for r in rows})
+        want_vector.update({r.pid: (n + 1) / 2 for r in rows})
     store.close()
     store = RunStore.open(d, readonly=True)
     got = {(r.frame, r.pid): r for f in range(6) for r in store.frame_rows(f, SIZE)}
@@ -37,7 +39,10 @@ def test_store_reopened_after_random_units_holds_exactly_them(tmp_path_factory, 
     for k, r in got.items():
         assert r.rle["counts"] == expected[k].rle["counts"] and r.direction == expected[k].direction
     assert set(store.done_units()) == {f"u{n}" for n in range(len(unit_list))}
-    assert len(store.merges()) == sum(n % 2 for n in range(len(unit_list)))
+    # merges come back in the order they were committed (finalize replays them so), not sorted
+    assert store.merges() == [(9 - n, n, 0.9) for n in range(len(unit_list)) if n % 2]
+    vectors = store.descriptors([p for _, p in expected] + [123456])
+    assert {p: v.tolist() for p, v in vectors.items()} == {p: [v] * 4 for p, v in want_vector.items()}
     store.close()
 
 
