@@ -201,6 +201,7 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
         "masks_per_frame": round(sum(counts) / max(run.num_frames, 1), 2),
         "max_masks_per_frame": max(counts, default=0),
         "hierarchy_depths": hist,
+        "identity": json.loads(meta.get("identity", "{}")),
         "coverage_mean": round(float(sum(coverage) / len(coverage)), 4) if coverage else 0.0,
         "coverage_min": min(coverage, default=0.0),
         "coverage_per_frame": coverage,
