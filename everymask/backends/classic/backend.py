@@ -10,6 +10,7 @@ from typing import Any
 
 from ...config import RunConfig, RuntimeOptions
 from ..base import Backend
+from .describe import ColourDescriber
 from .flow import FlowCache, FlowPropagator
 from .segment import SegmentGenerator
 from .superpixels import SuperpixelCache
@@ -46,4 +47,5 @@ def load_classic_backend(config: RunConfig, options: RuntimeOptions | None = Non
             "superpixel_s": round(superpixels.seconds, 3),
         }
 
-    return Backend(name="classic", generator=generator, propagator=propagator, stats=stats, close=flows.close)
+    return Backend(name="classic", generator=generator, propagator=propagator, stats=stats, close=flows.close,
+                   describer=ColourDescriber())
