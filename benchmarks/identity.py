@@ -39,6 +39,7 @@ ROWS = (  # (key, label, format) in the order printed
     ("mSTIoU_all", "mSTIoU all", ".3f"), ("frag_object", "frag object", ".2f"), ("frag_part", "frag part", ".2f"),
     ("frag_all", "frag all", ".2f"), ("idsw_all", "idsw all", "d"),
     ("fIoU_object", "fIoU object (per frame, no ids)", ".3f"), ("fIoU_part", "fIoU part (per frame, no ids)", ".3f"),
+    ("fR@0.5_all", "GT frames matched at IoU 0.5 (frag counts only these)", ".3f"),
     ("part_of", "part-of right", ".3f"), ("part_of_lenient", "part-of right (ancestor)", ".3f"),
     ("part_of_counts", "part-of right / lenient / parts", "s"),
     ("near_copy_95", "near copies IoU>0.95", ".3f"), ("near_copy_90", "near copies IoU>0.9", ".3f"),
@@ -100,7 +101,7 @@ def score_against(gt_path: str | Path, pred_path: Path, pred_tracks: list[dict])
     res = load_scorer().score(str(gt_path), str(pred_path))
     out = {}
     for level in ("object", "part", "all"):
-        for m in ("mSTIoU", "frag", "idsw", "fIoU"):
+        for m in ("mSTIoU", "frag", "idsw", "fIoU", "fR@0.5"):
             out[f"{m}_{level}"] = res[level][m]
     gt = json.loads(Path(gt_path).read_text())
     acc = part_of_accuracy({g["track_id"]: g.get("parent") for g in gt},
@@ -112,14 +113,14 @@ def score_against(gt_path: str | Path, pred_path: Path, pred_tracks: list[dict])
     return out
 
 
-def run_everymask(source, out: Path, backend: str, max_side: int = 0) -> dict:
+def run_everymask(source, out: Path, backend: str, max_side: int = 0, overrides: dict | None = None) -> dict:
     """Run everymask fresh into `out` -> wall seconds, process CPU seconds, load average before / after."""
     from everymask import RunConfig
     from everymask.api import segment_video
     from everymask.config import RuntimeOptions
     load = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
-    run = segment_video(source, out, RunConfig(backend=backend, max_side=max_side),
+    run = segment_video(source, out, RunConfig(backend=backend, max_side=max_side, **(overrides or {})),
                         options=RuntimeOptions(progress=False), fresh=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     run.close()
@@ -153,6 +154,17 @@ def mean_column(rows: list[dict]) -> dict:
     return out
 
 
+def parse_setting(text: str) -> tuple[str, object]:
+    """"max_masks=432" -> ("max_masks", 432): the value as JSON when it parses, else as a string."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--set {text!r}: write KEY=VALUE, e.g. --set max_masks=432")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run", nargs="?", help="a finished run directory (everymask's -o dir)")
@@ -164,18 +176,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backend", default="classic")
     ap.add_argument("--max-side", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a RunConfig field for the runs, e.g. --set max_masks=432 (repeatable)")
     ap.add_argument("--out", help="where runs go (default: a temporary folder)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     if sum(x is not None for x in (args.run, args.scenes, args.video)) != 1:
         ap.error("give exactly one of RUN, --scenes or --video")
     out_root = Path(args.out or tempfile.mkdtemp(prefix="identity-"))
+    overrides = dict(parse_setting(s) for s in args.set)
     if args.run:
         result = measure_run(args.run, args.gt)
         columns = {Path(args.run).name or args.run: result}
     elif args.video is not None:
         out = out_root / Path(args.video).stem
-        timing = run_everymask(args.video, out, args.backend, args.max_side)
+        timing = run_everymask(args.video, out, args.backend, args.max_side, overrides)
         result = measure_run(out)
         result.update(timing, fps=result["frames"] / timing["wall_s"])
         columns = {Path(args.video).name: result}
@@ -187,7 +202,7 @@ def main() -> None:
             gt = out_root / f"{name}.gt.json"
             gt.parent.mkdir(parents=True, exist_ok=True)
             gt.write_text(json.dumps(scene.to_ytvis()))
-            timing = run_everymask(scene.source(), out_root / name, args.backend)
+            timing = run_everymask(scene.source(), out_root / name, args.backend, overrides=overrides)
             columns[name] = measure_run(out_root / name, gt)
             columns[name].update(timing, fps=len(scene.frames) / timing["wall_s"])
             print(f"{name}: {timing['wall_s']:.1f} s wall, {timing['cpu_s']:.1f} s CPU, load {timing['load']}",

@@ -153,3 +153,11 @@ def test_part_of_accuracy_against_ground_truth(tmp_path):
     assert out["part_of_counts"] == "1 / 2 / 3"
     assert out["part_of"] == pytest.approx(1 / 3) and out["part_of_lenient"] == pytest.approx(2 / 3)
     assert out["mSTIoU_all"] == pytest.approx(1.0) and out["frag_all"] == 1.0 and out["idsw_all"] == 0
+
+
+def test_parse_setting():
+    assert identity.parse_setting("max_masks=432") == ("max_masks", 432)
+    assert identity.parse_setting("merge_copies=true") == ("merge_copies", True)
+    assert identity.parse_setting("backend=classic") == ("backend", "classic")
+    with pytest.raises(SystemExit, match="write KEY=VALUE"):
+        identity.parse_setting("max_masks")

@@ -115,6 +115,8 @@ class Camera:
 
 def _camera(rng: np.random.Generator, T: int, H: int, W: int, pan: tuple[float, float], zoom: float,
             shake: float, out_and_back: bool = False) -> Camera:
+    """A pan by `pan` (fractions of the frame) and a zoom by `zoom`, eased in and out (or there and
+    back again), plus a smoothed random walk of `shake` px at 240p."""
     s = np.linspace(0, 1, T)
     ease = np.sin(np.pi * s) if out_and_back else 0.5 - 0.5 * np.cos(np.pi * s)
     centre = np.stack([W / 2 + pan[0] * W * ease, H / 2 + pan[1] * H * ease], 1)
@@ -175,6 +177,8 @@ def _world_route(T: int, pts: list[tuple[float, float, float]]) -> np.ndarray:
 
 
 def _spin(rng: np.random.Generator, T: int, fast: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Angle (a turn of up to 1.6 rad over the clip, or a slow drift, with a wobble) and scale
+    (breathing by 10-35 %, as a thing comes nearer and goes away) per frame."""
     t = np.arange(T) / max(T - 1, 1)
     turn = rng.uniform(0.4, 1.6) * rng.choice([-1, 1]) if fast else rng.uniform(-0.3, 0.3)
     angle = rng.uniform(-0.5, 0.5) + turn * t + 0.15 * np.sin(2 * np.pi * (t * rng.uniform(1, 3) + rng.random()))
@@ -200,6 +204,7 @@ def _actors(name: str, rng: np.random.Generator, T: int, H: int, W: int) -> tupl
     actors: list[Actor] = []
 
     def add(stops, size, z=None, hold=(), fast=True, family=None, still=False):
+        """An actor of about `size` px at 240p through screen waypoints `stops` (see _route)."""
         sp = make_sprite(rng, family or str(rng.choice(fams)), size * u, u)
         angle, scale = _spin(rng, T, fast)
         if still:
