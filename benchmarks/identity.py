@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from eval_synthetic import load_scorer  # noqa: E402
+from everymask.store import FORWARD, GENERATED, RunStore  # noqa: E402
 from identity_metrics import (best_pred_from_scores, frames_of_tracks, group_rows, key_frames,  # noqa: E402
                               masks_per_frame, near_copy_shares, part_of_accuracy, refind, track_length_stats)
 
@@ -51,26 +50,22 @@ ROWS = (  # (key, label, format) in the order printed
     ("cpu_s", "process CPU s", ".1f"), ("wall_s", "wall s", ".1f"), ("load", "load average (1 min) before / after", "s"))
 
 
-def _connect_ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=30)
-
-
 def store_refind(store_path: Path) -> dict:
-    """Re-find figures from a run's store: generated masks (direction 0) and forward arrivals (1) at key frames."""
-    db = _connect_ro(store_path)
+    """Re-find figures from a run's store: generated masks and forward arrivals at key frames (read
+    through `RunStore`, which knows how the masks are encoded)."""
+    store = RunStore(store_path, readonly=True)
     try:
-        meta = dict(db.execute("SELECT key, value FROM meta"))
+        meta = store.get_meta()
         config = json.loads(meta["config"])
         size, n = json.loads(meta["size"]), int(meta["num_frames"])
         keys = key_frames(n, int(config["step"]))
         prev = dict(zip(keys[1:], keys))
-        marks = ",".join("?" * len(keys))
-        gen = [r for r in db.execute(f"SELECT frame, pid, rle FROM masks WHERE direction = 0 AND frame IN ({marks})",
-                                     keys) if r[1] // PID_BASE == r[0]]
-        fwd = [r for r in db.execute(f"SELECT frame, pid, rle FROM masks WHERE direction = 1 AND frame IN ({marks})",
-                                     keys) if r[0] in prev and r[1] // PID_BASE == prev[r[0]]]
+        gen = [(k, r.pid, r.rle["counts"]) for k in keys for r in store.frame_rows(k, size, GENERATED)
+               if r.pid // PID_BASE == k]
+        fwd = [(k, r.pid, r.rle["counts"]) for k in keys[1:] for r in store.frame_rows(k, size, FORWARD)
+               if r.pid // PID_BASE == prev[k]]
     finally:
-        db.close()
+        store.close()
     match_iou = float(config.get("match_iou", 0.8))
     res = refind(group_rows(gen, size), group_rows(fwd, size), keys, (match_iou, 0.5))
     res["match_iou"] = match_iou

@@ -9,7 +9,7 @@ from typing import Callable, Hashable, Iterable, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..masks import RLE, iou_matrix
+from ..masks import RLE, areas, iou_matrix
 from .track_graph import TrackGraph
 
 
@@ -41,12 +41,32 @@ def staged_pairs(arrivals: Sequence[RLE], generated: Sequence[RLE], thresholds: 
             done.add(i)
     left_a = [i for i in range(len(arrivals)) if i not in done]
     left_g = [j for j in range(len(generated)) if j not in taken]
-    if left_a and left_g:
-        sub = iou[np.ix_(left_a, left_g)]
-        best_g, best_a = sub.argmax(1), sub.argmax(0)
-        pairs += [(i, left_g[int(best_g[r])], float(sub[r, best_g[r]])) for r, i in enumerate(left_a)
-                  if best_a[best_g[r]] == r and sub[r, best_g[r]] > thresholds.second]
+    pairs += second_stage(iou, areas(arrivals), areas(generated), left_a, left_g, thresholds.second)
     return sorted(pairs)
+
+
+def second_stage(iou: np.ndarray, area_a: np.ndarray, area_g: np.ndarray, left_a: list[int], left_g: list[int],
+                 min_iou: float, nested: float = 0.9) -> list[tuple[int, int, float]]:
+    """Mutual best pairs (i, j, iou) above `min_iou` among the arrivals and masks left by the first stage.
+
+    Below match_iou two masks may be one object that drifted, or a part and its whole: a pair where
+    the smaller mask lies `nested` or more inside the larger is the second kind and is left alone
+    (a drifted mask sticks out of the other; a part does not).
+    """
+    if not left_a or not left_g:
+        return []
+    sub = iou[np.ix_(left_a, left_g)]
+    best_g, best_a = sub.argmax(1), sub.argmax(0)
+    out = []
+    for r, i in enumerate(left_a):
+        c = int(best_g[r])
+        j, v = left_g[c], float(sub[r, c])
+        if best_a[c] != r or v <= min_iou:
+            continue
+        inter = v * (area_a[i] + area_g[j]) / (1.0 + v)
+        if inter < nested * min(area_a[i], area_g[j]):
+            out.append((i, j, v))
+    return out
 
 
 @dataclass(frozen=True)
@@ -83,7 +103,8 @@ def match_key_frame(arrival_pids: Sequence[int], arrivals: Sequence[RLE], genera
     2. the method's one-to-one Hungarian assignment on IoU, pairs above `match`;
     3. copies: an arrival above `copy` with a key-frame mask that another arrival took is the
        same object;
-    4. a second stage for what is left, as two-stage trackers do: mutual best pairs above `second`;
+    4. a second stage for what is left, as two-stage trackers do: mutual best pairs above `second`
+       that are not a part and its whole (`second_stage`);
     5. copies among the arrivals still going: above `copy` with an older one, the younger stops.
     Every join goes through `graph`, which refuses one that would put two masks generated on one
     frame into one track; an arrival matched by a refused join does not stop (stages 2 and 4),
@@ -123,14 +144,9 @@ def match_key_frame(arrival_pids: Sequence[int], arrivals: Sequence[RLE], genera
                 out.stops.add(i)
         left_a = [i for i in range(n) if i not in out.stops]                    # 4
         left_g = [j for j in range(m) if j not in taken]
-        if left_a and left_g:
-            sub = iou[np.ix_(left_a, left_g)]
-            best_g, best_a = sub.argmax(1), sub.argmax(0)
-            for r, i in enumerate(left_a):
-                c = int(best_g[r])
-                if best_a[c] == r and sub[r, c] > thresholds.second and join(i, generated_pids[left_g[c]],
-                                                                            sub[r, c], "second"):
-                    out.stops.add(i)
+        for i, j, v in second_stage(iou, areas(arrivals), areas(generated), left_a, left_g, thresholds.second):
+            if join(i, generated_pids[j], v, "second"):
+                out.stops.add(i)
     going = [i for i in range(n) if i not in out.stops]                         # 5
     if len(going) > 1:
         between = iou_matrix([arrivals[i] for i in going], [arrivals[i] for i in going])
