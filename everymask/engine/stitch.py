@@ -181,4 +181,5 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
                 scores.setdefault(graph.find(g), []).extend(gen[key].values())
         return float(np.mean(scores.get(root) or [0.0]))
 
-    return write_final_tracks(store, config, num_frames, size, fps, rows_of, graph, score_of, roots_of)
+    return write_final_tracks(store, config, num_frames, size, fps, rows_of, graph, score_of, roots_of,
+                              descriptors_of=store.descriptors)

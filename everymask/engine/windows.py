@@ -86,7 +86,8 @@ class WindowResult:
     `tracks`: window-local root pid -> {generated pid: score}. `masks`: one row per track per
     frame, (frame, root, pid, direction, area, RLE counts), the representative the single-process
     finalize would pick inside the window; the pid and direction travel so the stitcher can pick
-    again at the shared key frame exactly as finalize does.
+    again at the shared key frame exactly as finalize does. `descriptors`: (generated pid, float16
+    vector bytes) for re-identification, when the backend describes masks.
     """
 
     index: int
@@ -98,20 +99,22 @@ class WindowResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     units: int = 0
     worker: str = ""
+    descriptors: list[tuple[int, bytes]] = field(default_factory=list)
 
     def to_plain(self) -> dict[str, Any]:
         """Only builtins: what a Ray task returns (no classes of ours cross the wire)."""
         return {"index": self.index, "first": self.first, "last": self.last,
                 "tracks": [[root, sorted(gen.items())] for root, gen in sorted(self.tracks.items())],
                 "masks": self.masks, "seconds": self.seconds, "stage_seconds": dict(self.stage_seconds),
-                "units": self.units, "worker": self.worker}
+                "units": self.units, "worker": self.worker, "descriptors": self.descriptors}
 
     @classmethod
     def from_plain(cls, d: dict[str, Any]) -> "WindowResult":
         tracks = {int(root): {int(p): float(s) for p, s in gen} for root, gen in d["tracks"]}
         masks = [(int(f), int(r), int(p), int(dr), int(a), bytes(c)) for f, r, p, dr, a, c in d["masks"]]
         return cls(int(d["index"]), int(d["first"]), int(d["last"]), tracks, masks, float(d["seconds"]),
-                   dict(d["stage_seconds"]), int(d["units"]), str(d["worker"]))
+                   dict(d["stage_seconds"]), int(d["units"]), str(d["worker"]),
+                   [(int(p), bytes(v)) for p, v in d.get("descriptors", [])])
 
 
 class WindowRunner(Runner):
@@ -171,10 +174,12 @@ def run_window(source: FrameSource, backend: Backend, config: RunConfig, window:
         runner.run()
         with timer.stage("window_tracks"):
             tracks, masks = _window_tracks(store, window, source.size)
+            vectors = store.descriptors(p for gen in tracks.values() for p in gen)
     finally:
         store.close()
     return WindowResult(window.index, window.first, window.last, tracks, masks,
-                        time.perf_counter() - t0, timer.as_dict(), runner.units_run, worker)
+                        time.perf_counter() - t0, timer.as_dict(), runner.units_run, worker,
+                        [(p, v.astype(np.float16).tobytes()) for p, v in sorted(vectors.items())])
 
 
 def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]):

@@ -49,6 +49,8 @@ class WindowTables:
             self.db.executemany(
                 "INSERT INTO window_masks (frame, idx, root, pid, direction, area, rle) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(f, result.index, root, pid, d, a, c) for f, root, pid, d, a, c in result.masks])
+            # the shared key frame's masks come from both windows under one pid: the first one stays
+            self.db.executemany("INSERT OR IGNORE INTO descriptors (pid, vector) VALUES (?, ?)", result.descriptors)
             self.db.execute(
                 "INSERT INTO windows (idx, first, last, n_tracks, n_masks, units, seconds, stage_seconds, worker, "
                 "done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
