@@ -55,9 +55,9 @@ def store_refind(store_path: Path) -> dict:
     through `RunStore`, which knows how the masks are encoded)."""
     store = RunStore(store_path, readonly=True)
     try:
-        meta = store.get_meta()
-        config = json.loads(meta["config"])
-        size, n = json.loads(meta["size"]), int(meta["num_frames"])
+        state = store.state()
+        config = json.loads(state.config)
+        size, n = state.size, state.num_frames
         keys = key_frames(n, int(config["step"]))
         prev = dict(zip(keys[1:], keys))
         gen = [(k, r.pid, r.rle["counts"]) for k in keys for r in store.frame_rows(k, size, GENERATED)

@@ -74,17 +74,17 @@ def _open_store(source: FrameSource, out_dir: Path, config: RunConfig, options: 
         new = check_resume(store, config, fingerprint, str(source.path))
         mode = execution_mode(options)
         if new:
-            store.set_meta({"schema_version": str(SCHEMA_VERSION), "config": config.to_json(),
-                            "fingerprint": fingerprint, "source": str(source.path), "num_frames": len(source),
-                            "size": list(source.size), "input_size": list(source.input_size),
-                            "fps": float(source.fps or 30.0), "created": time.time(), "execution": mode})
+            store.update_state(schema_version=SCHEMA_VERSION, config=config.to_json(), fingerprint=fingerprint,
+                               source=str(source.path), num_frames=len(source), size=tuple(source.size),
+                               input_size=tuple(source.input_size), fps=float(source.fps or 30.0),
+                               created=time.time(), execution=mode)
         else:
-            stored = store.get_meta().get("execution", "units")
-            if stored != mode:
-                raise EverymaskError(f"{out_dir} holds a run cut as {stored!r}, not {mode!r}: resume it with the "
-                                     "executor (and window size) it started with, or add --fresh")
-            if store.get_meta().get("config") != config.to_json():  # a knob outside the resume identity
-                store.set_meta({"config": config.to_json()})        # (checkpoint path, schedule) changed
+            state = store.state()
+            if state.execution != mode:
+                raise EverymaskError(f"{out_dir} holds a run cut as {state.execution!r}, not {mode!r}: resume it "
+                                     "with the executor (and window size) it started with, or add --fresh")
+            if state.config != config.to_json():           # a knob outside the resume identity
+                store.update_state(config=config.to_json())  # (checkpoint path, schedule) changed
             done = len(store.done_units()) if mode == "units" else len(WindowTables(store).done())
             progress.log(f"resuming the run in {out_dir} ({done} {'units' if mode == 'units' else 'windows'} "
                          "already done)")
@@ -104,8 +104,8 @@ def _segment_windows(video: str | Path | FrameSource, source: FrameSource, out_d
         timer = StageTimer()
         deadline = time.monotonic() + options.time_budget_s if options.time_budget_s > 0 else None
         run_windowed(video, source, store, config, options, backend, progress, timer, deadline)
-        stats = Backend(options.executor, None, None, stats=lambda: {"worker_stage_seconds": json.loads(
-            store.get_meta().get("worker_stage_seconds", "{}"))})
+        stats = Backend(options.executor, None, None,
+                        stats=lambda: {"worker_stage_seconds": store.state().worker_stage_seconds})
         _add_timings(store, timer, stats)
         run = Run(out_dir)
         timer = StageTimer()
@@ -142,15 +142,14 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
         finally:
             progress.finish()
             _add_timings(store, timer, backend)
-        meta = store.get_meta()
         units_done = len(store.done_units())
-        if runner.units_run or meta.get("finalized_units") != str(units_done) or meta.get("status") is None:
+        if store.state().needs_finalize(units_done, ran_now=runner.units_run > 0):
             progress.start("finalize", 1)
             with timer.stage("finalize"):
                 finalize(store, config, len(source), source.size, float(source.fps or 30.0))
             progress.update(1, 1)
             progress.finish()
-            store.set_meta({"finalized_units": str(units_done), "status": "complete" if complete else "partial"})
+            store.update_state(finalized_at=units_done, status="complete" if complete else "partial")
         run = Run(out_dir)
         with timer.stage("export"):
             write_ytvis(run, out_dir / "tracks.json")
@@ -166,12 +165,11 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
 
 def _add_timings(store: RunStore, timer: StageTimer, backend: Backend, only: tuple[str, ...] | None = None) -> None:
     """Accumulate this session's stage seconds into the store (runs may span several sessions)."""
-    meta = store.get_meta()
-    total = json.loads(meta.get("timings", "{}"))
+    total = store.state().timings
     for k, v in timer.as_dict().items():
         if only is None or k in only:
             total[k] = round(total.get(k, 0.0) + v, 4)
-    store.set_meta({"timings": total, "backend_stats": backend.stats()})
+    store.update_state(timings=total, backend_stats=backend.stats())
 
 
 def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds: float,
@@ -181,27 +179,26 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
     tracks = run.tracks()
     per_frame = store.masks_per_frame()
     counts = [per_frame.get(t, 0) for t in range(run.num_frames)]
-    timings = json.loads(store.get_meta().get("timings", "{}"))
+    state = store.state()
+    timings = state.timings
     total = sum(timings.values())
     depth = depths({t.track_id: t.parent for t in tracks})
     hist: dict[str, int] = {}
     for d in depth.values():
         hist[str(d)] = hist.get(str(d), 0) + 1
-    n_masks, rle_bytes = store.mask_table_stats("masks" if run.meta.get("execution", "units") == "units"
-                                                else "window_masks")
-    meta = store.get_meta()
-    coverage = json.loads(meta.get("coverage", "[]"))
+    n_masks, rle_bytes = store.mask_table_stats("masks" if state.execution == "units" else "window_masks")
+    coverage = state.coverage
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     summary = {
         "source": run.source, "num_frames": run.num_frames, "fps": run.fps,
         "input_size": list(run.input_size), "processing_size": list(run.size),
-        "status": meta.get("status", "partial"),
+        "status": state.status or "partial",
         "key_frames": len(key_frames(run.num_frames, run.config.step)),
         "tracks": len(tracks),
         "masks_per_frame": round(sum(counts) / max(run.num_frames, 1), 2),
         "max_masks_per_frame": max(counts, default=0),
         "hierarchy_depths": hist,
-        "identity": json.loads(meta.get("identity", "{}")),
+        "identity": state.identity,
         "coverage_mean": round(float(sum(coverage) / len(coverage)), 4) if coverage else 0.0,
         "coverage_min": min(coverage, default=0.0),
         "coverage_per_frame": coverage,
@@ -212,7 +209,7 @@ def _write_summary(run: Run, store: RunStore, backend: Backend, session_seconds:
         "load_seconds": round(load_seconds, 3),
         "stage_fraction": {k: round(v / total, 4) for k, v in timings.items()} if total else {},
         "backend": run.config.backend,
-        "backend_stats": json.loads(meta.get("backend_stats", "{}")),
+        "backend_stats": state.backend_stats,
         "store_masks": n_masks,
         "store_bytes_per_mask": round(store.file_bytes() / n_masks, 1) if n_masks else 0,
         "rle_bytes_per_mask": round(rle_bytes / n_masks, 1) if n_masks else 0,

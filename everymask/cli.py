@@ -146,7 +146,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"run        {run.dir}")
         print(f"source     {run.source} ({run.num_frames} frames, {run.input_size[1]}x{run.input_size[0]}, "
               f"{run.fps:.2f} fps; processed at {run.size[1]}x{run.size[0]})")
-        print(f"status     {s.get('status', run.meta.get('status', 'unfinished'))}")
+        print(f"status     {s.get('status', run.state.status or 'unfinished')}")
         print(f"tracks     {len(tracks)} (median length {lengths[len(lengths) // 2] if lengths else 0} frames)")
         if s:
             print(f"masks      {s['masks_per_frame']:.1f} per frame (max {s['max_masks_per_frame']})")

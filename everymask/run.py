@@ -23,16 +23,16 @@ class Run:
     def __init__(self, out_dir: str | Path) -> None:
         self.dir = Path(out_dir)
         self.store = RunStore.open(self.dir, readonly=True)
-        meta = self.store.get_meta()
-        if "config" not in meta:
+        state = self.store.state()
+        if not state.started:
             raise EverymaskError(f"{self.dir} holds an everymask store that was never started; run it again")
-        self.meta = meta
-        self.config = RunConfig.from_mapping(json.loads(meta["config"]), where=str(self.dir / STORE_NAME))
-        self.num_frames = int(meta["num_frames"])
-        self.size = tuple(json.loads(meta["size"]))
-        self.input_size = tuple(json.loads(meta["input_size"]))
-        self.fps = float(meta["fps"])
-        self.source = meta["source"]
+        self.state = state
+        self.config = RunConfig.from_mapping(json.loads(state.config), where=str(self.dir / STORE_NAME))
+        self.num_frames = state.num_frames
+        self.size = state.size
+        self.input_size = state.input_size
+        self.fps = state.fps
+        self.source = state.source
 
     def tracks(self) -> list[Track]:
         return self.store.tracks()

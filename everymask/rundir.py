@@ -51,18 +51,18 @@ def prepare_run_dir(out_dir: Path, fresh: bool) -> None:
 
 def check_resume(store: RunStore, config: RunConfig, fingerprint: str, source_path: str) -> bool:
     """True when the store is new; raises if it belongs to another input, config or version."""
-    meta = store.get_meta()
-    if not meta:
+    state = store.state()
+    if not state.started:
         return True
     store.check_integrity()
-    if meta.get("schema_version") != str(SCHEMA_VERSION):
+    if state.schema_version != SCHEMA_VERSION:
         raise EverymaskError(f"{store.path} was written by an incompatible everymask version "
-                             f"(store schema {meta.get('schema_version')}, this version reads {SCHEMA_VERSION}); "
+                             f"(store schema {state.schema_version}, this version reads {SCHEMA_VERSION}); "
                              "rerun with --fresh to start over")
-    if meta.get("fingerprint") != fingerprint:
-        raise EverymaskError(f"{store.path.parent} holds a run of another input ({meta.get('source')}), "
+    if state.fingerprint != fingerprint:
+        raise EverymaskError(f"{store.path.parent} holds a run of another input ({state.source}), "
                              f"not {source_path}; use another -o directory, or --fresh to overwrite it")
-    stored = json.loads(meta.get("config", "{}"))
+    stored = json.loads(state.config or "{}")
     ours = json.loads(config.to_json())
     diff = sorted(k for k in config.identity_keys() if stored.get(k) != ours.get(k))
     if diff:

@@ -3,7 +3,6 @@ import json
 import sqlite3
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import everymask

@@ -90,7 +90,7 @@ def make_run(tmp_path: Path, tracks: list[dict], rows: list[MaskRow], num_frames
     run = tmp_path / "run"
     run.mkdir()
     store = RunStore.open(run)
-    store.set_meta({"config": json.dumps({"step": 5, "match_iou": 0.8}), "size": [H, W], "num_frames": num_frames})
+    store.update_state(config=json.dumps({"step": 5, "match_iou": 0.8}), size=(H, W), num_frames=num_frames)
     store.commit_unit("all", "generate", len(rows), 0.0, rows)
     store.close()
     (run / "tracks.json").write_text(json.dumps(tracks))

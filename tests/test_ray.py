@@ -68,7 +68,7 @@ def test_a_killed_worker_is_replaced_and_the_run_completes_the_same(tmp_path):
     run = everymask.segment_video(BlankSource(T, SIZE), tmp_path / "ray", REPLAY, options=options("ray"),
                                   backend=dying.backend())
     assert marker.exists()                          # a worker did die, in the middle of window 1
-    assert run.meta["status"] == "complete" and result(run) == expected
+    assert run.state.status == "complete" and result(run) == expected
 
 
 def _stiou_and_ids(gt: list[dict], pred: list[dict]):

@@ -1,5 +1,4 @@
 """A run interrupted between any two units resumes to the same result; a mismatched resume is refused."""
-import json
 import sqlite3
 
 import pytest

@@ -1,5 +1,6 @@
 """The store keeps whole units only and reads back what was written."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from everymask.masks import encode
@@ -121,3 +122,18 @@ def test_summary_store_figures_in_local_and_windowed_runs(tmp_path):
         assert summary["rle_bytes_per_mask"] == pytest.approx(stored / n, abs=0.05), executor
         file_bytes = (tmp_path / executor / "everymask.sqlite").stat().st_size  # closed: WAL checkpointed
         assert summary["store_bytes_per_mask"] == pytest.approx(file_bytes / n, rel=0.05), executor
+
+
+def test_run_state_round_trips_typed_and_decides_finalize(tmp_path):
+    store = RunStore.open(tmp_path)
+    assert not store.state().started and store.state().needs_finalize(0, ran_now=False)
+    store.update_state(config="{}", size=(240, 426), num_frames=132, fps=25.0, timings={"generate": 1.5})
+    state = store.update_state(status="partial", finalized_at=7)
+    assert (state.size, state.num_frames, state.fps, state.timings) == ((240, 426), 132, 25.0, {"generate": 1.5})
+    store.close()
+    state = RunStore.open(tmp_path, readonly=True).state()
+    assert state.size == (240, 426) and state.status == "partial" and state.finalized_at == 7
+    assert not state.needs_finalize(7, ran_now=False)
+    assert state.needs_finalize(8, ran_now=False) and state.needs_finalize(7, ran_now=True)
+    with pytest.raises(AttributeError, match="no field 'stauts'"):
+        RunStore.open(tmp_path).update_state(stauts="complete")

@@ -123,9 +123,9 @@ def test_time_budget_stops_between_windows_and_a_rerun_finishes_the_same(tmp_pat
     expected = outputs(run(tmp_path, "ref", truth, WINDOWS, missed))
     hurried = RuntimeOptions(progress=False, executor="windows", window_keys=3, time_budget_s=1e-9)
     partial = run(tmp_path, "r", truth, hurried, missed)
-    assert partial.meta["status"] == "partial"
+    assert partial.state.status == "partial"
     backend = ReplayBackend(truth, SIZE, missed=missed)
     done = everymask.segment_video(BlankSource(T, SIZE), tmp_path / "r", CONFIG, options=WINDOWS,
                                    backend=backend.backend())
     assert backend.generated_frames and 0 not in backend.generated_frames   # window 0 was not redone
-    assert done.meta["status"] == "complete" and outputs(done) == expected
+    assert done.state.status == "complete" and outputs(done) == expected

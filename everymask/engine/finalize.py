@@ -181,10 +181,9 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
         return out
 
     store.write_tracks(track_mask_rows(), tracks, roots_of(track_of))
-    store.set_meta({"coverage": [round(float(c), 4) for c in coverage],
-                    "identity": {"copy_joins": identity.joins, "copy_ends": identity.ends_count,
-                                 "reidentified": int(reidentified),
-                                 "copies_dropped": dropped[0]}})
+    store.update_state(coverage=[round(float(c), 4) for c in coverage],
+                       identity={"copy_joins": identity.joins, "copy_ends": identity.ends_count,
+                                 "reidentified": int(reidentified), "copies_dropped": dropped[0]})
     return len(track_of)
 
 

@@ -7,7 +7,6 @@ per-window method and the stitching depend only on the input and the config.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
@@ -88,15 +87,14 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     else:
         progress.finish()
     finished = [w for w in windows if w.index in done]
-    if todo or store.get_meta().get("status") is None or store.get_meta().get("finalized_windows") != str(len(done)):
+    if store.state().needs_finalize(len(done), ran_now=bool(todo)):
         progress.start("finalize", 1)
         finalize_windows(store, config, len(source), source.size, float(source.fps or 30.0), finished,
                          tables.tracks(), tables.frame_rows, timer)
         progress.update(1, 1)
         progress.finish()
-        store.set_meta({"finalized_windows": str(len(done)), "status": "complete" if complete else "partial",
-                        "worker_stage_seconds": json.dumps(tables.stage_seconds()),
-                        "windows": json.dumps({"count": len(windows), "window_keys": options.window_keys,
-                                               "halo_keys": options.halo_keys,
-                                               "per_worker": tables.workers()})})
+        store.update_state(finalized_at=len(done), status="complete" if complete else "partial",
+                           worker_stage_seconds=tables.stage_seconds(),
+                           windows={"count": len(windows), "window_keys": options.window_keys,
+                                    "halo_keys": options.halo_keys, "per_worker": tables.workers()})
     return complete

@@ -7,7 +7,6 @@ the viewer) working while a run writes.
 """
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -15,13 +14,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from ..errors import EverymaskError
 from ..faults import crash_point
 from ..masks import RLE, Masks
+from .run_state import RunState
 
 SCHEMA_VERSION = 2  # 2: rowid mask tables, RLE counts deflated (pack_counts), merge kinds, descriptors
 STORE_NAME = "everymask.sqlite"
@@ -126,14 +126,22 @@ class RunStore:
             raise EverymaskError(f"the store {self.path} is corrupt ({row[0] if row else 'no answer'}); "
                                  "rerun with --fresh to start over")
 
-    # meta ---------------------------------------------------------------------------------
-    def get_meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta"))
+    # run state ----------------------------------------------------------------------------
+    def state(self) -> RunState:
+        """The run's typed record (store/run_state.py), read from the `meta` table."""
+        return RunState.from_rows(dict(self.db.execute("SELECT key, value FROM meta")))
 
-    def set_meta(self, values: dict[str, object]) -> None:
+    def update_state(self, **changes: Any) -> RunState:
+        """Set these fields of the run's record, in one transaction; returns the record after."""
+        state = self.state()
+        for name, value in changes.items():
+            if not hasattr(state, name):
+                raise AttributeError(f"RunState has no field {name!r}")
+            setattr(state, name, value)
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                                [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()])
+                                list(state.to_rows(list(changes)).items()))
+        return state
 
     # units --------------------------------------------------------------------------------
     def done_units(self) -> dict[str, int]:
