@@ -41,16 +41,26 @@ class RunProgress:
 
 
 class Runner:
+    """Runs the method over `keys` (default: every key frame of the video).
+
+    A distributed executor gives one window's key frames and a halo: `carry_to` = (frame, frame)
+    before the first and after the last key frame to which masks that arrive there unmatched are
+    still carried (into the neighbouring window's range, where the stitcher meets them, as the
+    whole-video run would). None: they end there.
+    """
+
     def __init__(self, source: FrameSource, backend: Backend, store: RunStore, config: RunConfig,
                  timer: StageTimer, on_window: Callable[[RunProgress], None] | None = None,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, keys: list[int] | None = None,
+                 carry_to: tuple[int | None, int | None] = (None, None)) -> None:
         self.source, self.backend, self.store, self.config = source, backend, store, config
         self.timer = timer
         self.on_window = on_window or (lambda p: None)
         self.deadline = deadline
         self.size = source.size
         self.frame_px = self.size[0] * self.size[1]
-        self.keys = key_frames(len(source), config.step)
+        self.keys = list(keys) if keys is not None else key_frames(len(source), config.step)
+        self.carry_before, self.carry_after = carry_to
         self.done = store.done_units()
         self.units_run = 0
         self.thresholds = Thresholds(config.match_iou, config.second_iou, config.copy_iou)
@@ -130,9 +140,13 @@ class Runner:
         with self.timer.stage("associate"):
             generated = self.store.frame_rows(k, self.size, GENERATED)
             arrivals = self.store.frame_rows(k, self.size, FORWARD)
-            seeds, merges = self._match(k, FORWARD, arrivals, generated)
-            seeds = generated + seeds
-        if i + 1 >= len(self.keys) or not seeds:
+            carried, merges = self._match(k, FORWARD, arrivals, generated)
+        if i + 1 >= len(self.keys):             # the last key frame: only a halo goes on
+            if self.carry_after is None or not carried:
+                return "associate", 0, [], merges
+            return "propagate", 0, self._propagate(k, self.carry_after, carried, FORWARD), merges
+        seeds = generated + carried
+        if not seeds:
             return "associate", 0, [], merges
         rows = self._propagate(k, self.keys[i + 1], seeds, FORWARD)
         return "propagate", sum(r.frame == self.keys[i + 1] for r in rows), rows, merges
@@ -148,7 +162,11 @@ class Runner:
                 arrivals = self.store.frame_rows(k, self.size, BACKWARD,
                                                  pid_range=(origin * PID_BASE, (origin + 1) * PID_BASE))
                 seeds, merges = self._match(k, BACKWARD, arrivals, generated)
-        if j == 0 or not seeds:
+        if j == 0:                              # the first key frame: only a halo goes on
+            if self.carry_before is None or k == origin or not seeds:
+                return "associate", 0, [], merges
+            return "propagate", 0, self._propagate(k, self.carry_before, seeds, BACKWARD), merges
+        if not seeds:
             return "associate", 0, [], merges
         rows = self._propagate(k, self.keys[j - 1], seeds, BACKWARD)
         return "propagate", sum(r.frame == self.keys[j - 1] for r in rows), rows, merges

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..config import RunConfig
-from ..store import BACKWARD, FORWARD, GENERATED, RunStore
+from ..store import RunStore
 from ..timing import StageTimer, TimedSource
 from ..video.base import FrameSource
 from .associate import pick_representatives
@@ -35,7 +35,7 @@ class Window:
 
     `before` / `after`: the halo, the key frames just outside the window, nearest first (empty at
     the ends of the video): how far masks unmatched at the window's edge are carried on (see
-    `WindowRunner`). They lie inside the neighbouring window, where the stitcher meets them.
+    `Runner`'s `carry_to`). They lie inside the neighbouring window, where the stitcher meets them.
     """
 
     index: int
@@ -117,48 +117,6 @@ class WindowResult:
                    [(int(p), bytes(v)) for p, v in d.get("descriptors", [])])
 
 
-class WindowRunner(Runner):
-    """The engine's Runner restricted to one window's key frames, plus a halo.
-
-    The Runner only ever walks `self.keys`, so giving it the window's keys (global frame
-    indices, so pids and backend calls are the same as in a whole-video run) restricts it to
-    the window. The halo: masks that arrive unmatched at the window's last key frame (forward)
-    or first key frame (backward) are objects the generator missed on the shared key frame; the
-    whole-video run carries them on, so here they are carried a few key-frame intervals into the
-    neighbour's range, where the stitcher matches them as the whole-video run would. Without it an
-    object missed on a shared key frame and seen on one side only would be cut at the boundary.
-    """
-
-    def __init__(self, source: FrameSource, backend: Backend, store: RunStore, config: RunConfig,
-                 timer: StageTimer, window: Window) -> None:
-        super().__init__(source, backend, store, config, timer)
-        self.window = window
-        self.keys = list(window.keys)
-
-    def _forward(self, i: int):
-        if i == len(self.keys) - 1 and self.window.after:
-            k = self.keys[i]
-            return self._halo(k, self.window.after[-1], FORWARD, self.store.frame_rows(k, self.size, FORWARD))
-        return super()._forward(i)
-
-    def _backward(self, j: int, origin: int):
-        k = self.keys[j]
-        if j == 0 and k != origin and self.window.before:
-            arrivals = self.store.frame_rows(k, self.size, BACKWARD,
-                                             pid_range=(origin * PID_BASE, (origin + 1) * PID_BASE))
-            return self._halo(k, self.window.before[-1], BACKWARD, arrivals)
-        return super()._backward(j, origin)
-
-    def _halo(self, k: int, stop: int, direction: int, arrivals: list):
-        """Match arrivals at the window's edge; carry the unmatched ones to `stop` (the stitcher
-        matches them at the halo's key frames, where this window has no generated masks)."""
-        with self.timer.stage("associate"):
-            seeds, merges = self._match(k, direction, arrivals, self.store.frame_rows(k, self.size, GENERATED))
-        if not seeds:
-            return "associate", 0, [], merges
-        return "propagate", 0, self._propagate(k, stop, seeds, direction), merges
-
-
 def run_window(source: FrameSource, backend: Backend, config: RunConfig, window: Window,
                worker: str = "") -> WindowResult:
     """Run the whole method inside `window` and resolve its tracks (ids local to the window).
@@ -170,7 +128,13 @@ def run_window(source: FrameSource, backend: Backend, config: RunConfig, window:
     timer = StageTimer()
     store = RunStore(Path(":memory:"))
     try:
-        runner = WindowRunner(TimedSource(source, timer), backend, store, config, timer, window)
+        # the Runner walks only the window's key frames (global frame indices, so pids and backend
+        # calls are those of a whole-video run); masks arriving unmatched at the window's edges are
+        # objects the generator missed on the shared key frame: carried into the halo, where the
+        # stitcher matches them as the whole-video run would, instead of being cut at the boundary
+        runner = Runner(TimedSource(source, timer), backend, store, config, timer, keys=list(window.keys),
+                        carry_to=(window.before[-1] if window.before else None,
+                                  window.after[-1] if window.after else None))
         runner.run()
         with timer.stage("window_tracks"):
             tracks, masks = _window_tracks(store, window, source.size)
