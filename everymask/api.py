@@ -64,7 +64,6 @@ def _open_store(source: FrameSource, out_dir: Path, config: RunConfig, options: 
                 progress: StageProgress) -> RunStore:
     """Open (or create) the run's store; a resume must also cut the work the same way."""
     from .executors import execution_mode
-    from .executors.window_store import WindowTables
     if len(source) == 0:
         raise EverymaskError(f"{source.path} has no frames to segment")
     prepare_run_dir(out_dir, fresh)
@@ -85,7 +84,7 @@ def _open_store(source: FrameSource, out_dir: Path, config: RunConfig, options: 
                                      "with the executor (and window size) it started with, or add --fresh")
             if state.config != config.to_json():           # a knob outside the resume identity
                 store.update_state(config=config.to_json())  # (checkpoint path, schedule) changed
-            done = len(store.done_units()) if mode == "units" else len(WindowTables(store).done())
+            done = len(store.done_units()) if mode == "units" else len(store.done_windows())
             progress.log(f"resuming the run in {out_dir} ({done} {'units' if mode == 'units' else 'windows'} "
                          "already done)")
     except BaseException:

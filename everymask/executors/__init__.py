@@ -21,7 +21,6 @@ from ..progress import StageProgress
 from ..store import RunStore
 from ..timing import StageTimer
 from ..video.base import FrameSource
-from .window_store import WindowTables
 
 EXECUTORS = ("local", "windows", "ray")
 
@@ -62,8 +61,7 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     committing results; "stitch": joining windows; "finalize": ids, hierarchy, track masks) go to `timer`.
     """
     windows = cut_windows(key_frames(len(source), config.step), options.window_keys, options.halo_keys)
-    tables = WindowTables(store)
-    done = tables.done()
+    done = store.done_windows()
     todo = [w for w in windows if w.index not in done]
     complete = True
     progress.start("track", max(len(windows), 1))
@@ -74,7 +72,9 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
         try:
             with timer.stage("windows"):
                 for result in executor.map(todo):
-                    tables.commit(result)
+                    store.commit_window(result.index, result.first, result.last, result.tracks, result.masks,
+                                        result.descriptors, result.units, result.seconds, result.stage_seconds,
+                                        result.worker)
                     done.add(result.index)
                     progress.update(len(done), len(windows))
                     if deadline is not None and time.monotonic() > deadline and len(done) < len(windows):
@@ -90,11 +90,11 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     if store.state().needs_finalize(len(done), ran_now=bool(todo)):
         progress.start("finalize", 1)
         finalize_windows(store, config, len(source), source.size, float(source.fps or 30.0), finished,
-                         tables.tracks(), tables.frame_rows, timer)
+                         store.window_tracks(), store.window_frame_rows, timer)
         progress.update(1, 1)
         progress.finish()
         store.update_state(finalized_at=len(done), status="complete" if complete else "partial",
-                           worker_stage_seconds=tables.stage_seconds(),
+                           worker_stage_seconds=store.window_stage_seconds(),
                            windows={"count": len(windows), "window_keys": options.window_keys,
-                                    "halo_keys": options.halo_keys, "per_worker": tables.workers()})
+                                    "halo_keys": options.halo_keys, "per_worker": store.window_workers()})
     return complete

@@ -7,6 +7,7 @@ the viewer) working while a run writes.
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -23,7 +24,7 @@ from ..faults import crash_point
 from ..masks import RLE, Masks
 from .run_state import RunState
 
-SCHEMA_VERSION = 2  # 2: rowid mask tables, RLE counts deflated (pack_counts), merge kinds, descriptors
+SCHEMA_VERSION = 2  # 2: rowid mask tables, RLE counts deflated (pack_counts), merge kinds, descriptors, window tables
 STORE_NAME = "everymask.sqlite"
 
 # direction column of the masks table
@@ -48,6 +49,16 @@ CREATE TABLE IF NOT EXISTS tracks (track_id INTEGER PRIMARY KEY, root INTEGER NO
 CREATE TABLE IF NOT EXISTS track_masks (track_id INTEGER NOT NULL, frame INTEGER NOT NULL, area INTEGER NOT NULL,
                                         rle BLOB NOT NULL, PRIMARY KEY (track_id, frame));
 CREATE INDEX IF NOT EXISTS track_masks_frame ON track_masks (frame);
+-- finished windows of the windowed executors (executors/): each written in one transaction
+CREATE TABLE IF NOT EXISTS windows (idx INTEGER PRIMARY KEY, first INTEGER NOT NULL, last INTEGER NOT NULL,
+                                    n_tracks INTEGER NOT NULL, n_masks INTEGER NOT NULL, units INTEGER NOT NULL,
+                                    seconds REAL NOT NULL, stage_seconds TEXT NOT NULL, worker TEXT NOT NULL,
+                                    done_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS window_tracks (idx INTEGER NOT NULL, root INTEGER NOT NULL, gen TEXT NOT NULL,
+                                          PRIMARY KEY (idx, root));
+CREATE TABLE IF NOT EXISTS window_masks (frame INTEGER NOT NULL, idx INTEGER NOT NULL, root INTEGER NOT NULL,
+                                         pid INTEGER NOT NULL, direction INTEGER NOT NULL, area INTEGER NOT NULL,
+                                         rle BLOB NOT NULL, PRIMARY KEY (frame, idx, root));
 """
 
 # raw deflate with a 1 KB window: as small as level 9 with a 32 KB one on mask RLEs, at a sixth of
@@ -201,6 +212,54 @@ class RunStore:
 
     def generated_scores(self) -> dict[int, float]:
         return dict(self.db.execute("SELECT pid, score FROM masks WHERE direction = 0"))
+
+    # windows (the windowed executors) ----------------------------------------------------------
+    def commit_window(self, index: int, first: int, last: int, tracks: dict[int, dict[int, float]],
+                      masks: Sequence[tuple[int, int, int, int, int, bytes]], descriptors: Sequence[tuple[int, bytes]],
+                      units: int, seconds: float, stage_seconds: dict[str, float], worker: str) -> None:
+        """Write a finished window (its tracks, one mask per track per frame (frame, root, pid, direction,
+        area, RLE counts), its descriptors) and mark it done, atomically; a window already done (a
+        duplicate delivery after a retry) is ignored."""
+        with self.db:
+            if self.db.execute("SELECT 1 FROM windows WHERE idx = ?", (index,)).fetchone():
+                return
+            self.db.executemany("INSERT INTO window_tracks (idx, root, gen) VALUES (?, ?, ?)",
+                                [(index, root, json.dumps(sorted(gen.items()))) for root, gen in tracks.items()])
+            self.db.executemany(
+                "INSERT INTO window_masks (frame, idx, root, pid, direction, area, rle) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(f, index, root, pid, d, a, pack_counts(c)) for f, root, pid, d, a, c in masks])
+            # the shared key frame's masks come from both windows under one pid: the first one stays
+            self.db.executemany("INSERT OR IGNORE INTO descriptors (pid, vector) VALUES (?, ?)", descriptors)
+            self.db.execute(
+                "INSERT INTO windows (idx, first, last, n_tracks, n_masks, units, seconds, stage_seconds, worker, "
+                "done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (index, first, last, len(tracks), len(masks), units, seconds, json.dumps(stage_seconds), worker,
+                 time.time()))
+
+    def done_windows(self) -> set[int]:
+        return {r[0] for r in self.db.execute("SELECT idx FROM windows")}
+
+    def window_tracks(self) -> dict[tuple[int, int], dict[int, float]]:
+        """(window, window-local root) -> {generated pid: score}."""
+        return {(idx, root): {int(p): float(s) for p, s in json.loads(gen)}
+                for idx, root, gen in self.db.execute("SELECT idx, root, gen FROM window_tracks")}
+
+    def window_frame_rows(self, frame: int) -> list[tuple[int, int, int, int, int, bytes]]:
+        """One frame's window masks: (window, root, pid, direction, area, RLE counts) by window and root."""
+        return [(i, r, p, d, a, unpack_counts(c)) for i, r, p, d, a, c in self.db.execute(
+            "SELECT idx, root, pid, direction, area, rle FROM window_masks WHERE frame = ? ORDER BY idx, root",
+            (frame,))]
+
+    def window_stage_seconds(self) -> dict[str, float]:
+        """Worker-side seconds per stage summed over windows (CPU/GPU time, not wall time)."""
+        total: dict[str, float] = {}
+        for (text,) in self.db.execute("SELECT stage_seconds FROM windows"):
+            for k, v in json.loads(text).items():
+                total[k] = round(total.get(k, 0.0) + v, 4)
+        return total
+
+    def window_workers(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT worker, COUNT(*) FROM windows GROUP BY worker"))
 
     def mask_table_stats(self, table: str = "masks") -> tuple[int, int]:
         """(masks, bytes of their stored RLEs) in the engine's `masks` or the windowed executors'
