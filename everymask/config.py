@@ -103,11 +103,16 @@ class RunConfig:
     max_side: int = knob(0, "downscale frames whose longer side exceeds this many pixels (0: input size)")
     # mask generator (names as in SAM's automatic mask generator)
     points_per_side: int = knob(32, "generator grid: points per side (64 with --quality high)")
-    pred_iou_thresh: float = knob(0.8, "generator predicted-IoU filter")
-    stability_score_thresh: float = knob(0.9, "generator stability filter")
+    pred_iou_thresh: float = knob(0.8, "generator predicted-IoU filter (SAM 2's default; SAM's is 0.88)")
+    stability_score_thresh: float = knob(0.95, "generator stability filter (the default of SAM 2's and SAM's "
+                                               "generators alike)")
     box_nms_thresh: float = knob(0.7, "generator box NMS IoU")
     crop_n_layers: int = knob(0, "generator crop layers")
-    min_mask_region_area: int = knob(0, "remove holes and islands under this many pixels")
+    min_mask_region_area: int = knob(0, "small-region clean-up: sam2 fills holes and removes islands of at most "
+                                        "this many pixels in each mask's 256x256 low-res logits before the filters "
+                                        "(as SAM 2), sam those under this many frame pixels after NMS (as SAM)")
+    use_m2m: bool = knob(False, "sam2: refine each generated mask once by prompting with its point and its own "
+                                "low-res logits (SAM 2's use_m2m)")
     # model (sam2 / sam backends)
     model: str = knob("", "model name (see `everymask models`): tiny, small, base-plus, large (default) for sam2; "
                           "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator "
@@ -172,6 +177,10 @@ class RunConfig:
             raise bad("crop_n_layers", "must be an integer between 0 and 3")
         if not isinstance(self.min_mask_region_area, int) or self.min_mask_region_area < 0:
             raise bad("min_mask_region_area", "must be an integer >= 0")
+        if not isinstance(self.use_m2m, bool):
+            raise bad("use_m2m", "must be true or false")
+        if self.use_m2m and self.backend == "sam":
+            raise bad("use_m2m", "it is SAM 2's generator option; SAM's generator (--backend sam) has none")
         if self.schedule not in ("shared", "original"):
             raise bad("schedule", "must be 'shared' or 'original'")
 

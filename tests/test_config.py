@@ -20,6 +20,8 @@ from everymask.errors import EverymaskError
     (["--part-max-ratio", "1.0"], "--part-max-ratio 1.0 is invalid: must be a fraction in [0, 1): at 1 two equal "
                                   "tracks are each other's part"),
     (["--backend", "replay"], "unknown backend 'replay': choose one of classic, sam2, sam"),
+    (["--backend", "sam", "--use-m2m"], "--use-m2m True is invalid: it is SAM 2's generator option; SAM's generator "
+                                        "(--backend sam) has none"),
 ])
 def test_bad_flag_values(tmp_path, capsys, flags, message):
     code = main(["run", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out"), "--quiet", *flags])

@@ -85,18 +85,29 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(inter))
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, chunk: int = 512) -> torch.Tensor:
     """Greedy NMS as torchvision.ops.nms: indices kept, by decreasing score; a box is dropped when
-    its IoU with a kept higher-scored box is above the threshold. One IoU matrix, then an O(N) loop
-    over booleans, which is fast for the few thousand boxes a frame has."""
+    its IoU with a kept higher-scored box is above the threshold.
+
+    The IoU matrix is built `chunk` rows at a time (the rows of boxes still alive, against the boxes
+    after them), so memory is chunk x N instead of N x N float64 temporaries (a few hundred MB at
+    3000 candidates); each entry is computed by the same elementwise ops, so the result is exactly
+    the unchunked one."""
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)
-    over = (box_iou(boxes[order].double(), boxes[order].double()) > iou_threshold).cpu().numpy()
-    alive = np.ones(len(order), bool)
-    for i in range(len(order)):
-        if alive[i]:
-            alive[i + 1:] &= ~over[i, i + 1:]
+    ordered = boxes[order].double()
+    n = len(order)
+    alive = np.ones(n, bool)
+    for start in range(0, n, chunk):
+        rows = start + np.flatnonzero(alive[start:start + chunk])
+        if not len(rows):
+            continue
+        over = (box_iou(ordered[torch.from_numpy(rows).to(ordered.device)], ordered[start:]) > iou_threshold)
+        over = over.cpu().numpy()
+        for r, i in enumerate(rows):  # i - start: column of box i itself in this block
+            if alive[i]:
+                alive[i + 1:] &= ~over[r, i + 1 - start:]
     return order[torch.from_numpy(np.flatnonzero(alive)).to(order.device)]
 
 
@@ -121,3 +132,29 @@ def remove_small_regions(mask: np.ndarray, area_thresh: float, mode: str) -> tup
     if not correct_holes:
         fill = [i for i in range(n) if i not in fill] or [int(np.argmax(sizes)) + 1]
     return np.isin(regions, fill), True
+
+
+def _small_components(binary: np.ndarray, max_area: int) -> np.ndarray:
+    """Pixels of the 8-connected components of `binary` with at most `max_area` pixels."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    small = np.zeros(n, bool)
+    small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max_area
+    return small[labels]
+
+
+def fill_holes_and_sprinkles(logits: torch.Tensor, max_area: int, threshold: float = 0.0) -> torch.Tensor:
+    """SAM 2's small-region clean-up on low-res mask logits (N x h x w), as `SAM2Transforms.postprocess_masks`
+    with `max_hole_area = max_sprinkle_area = min_mask_region_area` does it in `SAM2AutomaticMaskGenerator`:
+    background components (8-connected, `<= threshold`) of at most `max_area` low-res pixels become
+    `threshold + 10`, foreground components (`> threshold`) that small become `threshold - 10`. Both are
+    found on the input logits, so filling a hole never merges islands first. OpenCV instead of SAM 2's
+    CUDA extension; the components, and so the result, are the same."""
+    if max_area <= 0 or logits.numel() == 0:
+        return logits
+    x = logits.float().cpu().numpy()
+    out = x.copy()
+    for i in range(len(x)):
+        fg = x[i] > threshold
+        out[i][_small_components(~fg, max_area)] = threshold + 10.0
+        out[i][_small_components(fg, max_area)] = threshold - 10.0
+    return torch.from_numpy(out).to(logits.device)
