@@ -6,15 +6,26 @@ Prints, per model:
 - propagation ms/frame per 100 masks (memory attention + decoder + memory encoder, features cached);
 - generator ms/key frame (grid of points, features cached);
 - encoder passes per frame for `--schedule shared` and `--schedule original` on the same clip,
-  calling the backend in the engine's order (generate k1, forward k0->k1, backward k1->k0).
+  calling the backend in the engine's order (generate k1, forward k0->k1, backward k1->k0);
+- with `--rss 240x426,720x1280` (instead of the above): peak RSS of the generator and of propagation, each in a fresh
+  process per frame size (peak RSS only grows), against the same process before that stage.
+
+The generator runs with its filters off (`pred_iou_thresh = stability_score_thresh = 0`) unless
+`--filters` is given: random weights make the predicted IoUs and stabilities meaningless, and with
+the filters off every candidate mask is upsampled and NMS'd, the most work a real model can cause.
 
     python benchmarks/sam2_cpu.py                       # tiny test-size model, 16 frames
     python benchmarks/sam2_cpu.py --model large --frames 2 --masks 8 --points 4
+    python benchmarks/sam2_cpu.py --model tiny --threads 2 --frames 3 --masks 144 --points 32 --size 720x1280 \
+        --schedules --rss 240x426,720x1280      # issue 12's figures
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +39,7 @@ import sam_fixtures as F  # noqa: E402
 from everymask.backends.sam.backend import make_backend  # noqa: E402
 from everymask.backends.sam.models import architecture, pick_device  # noqa: E402
 from everymask.config import RunConfig, RuntimeOptions  # noqa: E402
-from everymask.masks import Masks  # noqa: E402
+from everymask.masks import Masks, encode  # noqa: E402
 
 
 def build(model: str, device: torch.device) -> torch.nn.Module:
@@ -44,12 +55,69 @@ def build(model: str, device: torch.device) -> torch.nn.Module:
 
 
 def seeds(n: int, hw: tuple[int, int], rng: np.random.Generator) -> Masks:
+    """n rectangles, encoded one at a time (an n x H x W stack would itself be 130 MB at 720p x 144)."""
     h, w = hw
-    dense = np.zeros((n, h, w), bool)
+    rles = []
     for i in range(n):
+        one = np.zeros((h, w), bool)
         y, x = rng.integers(0, h - h // 4), rng.integers(0, w - w // 4)
-        dense[i, y:y + h // 4 + i % 7, x:x + w // 4] = True
-    return Masks.from_dense(dense, range(n))
+        one[y:y + h // 4 + i % 7, x:x + w // 4] = True
+        rles += encode(one)
+    return Masks(size=(h, w), ids=np.arange(n), rles=rles, scores=np.ones(n))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    gen = {} if args.filters else dict(pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    return RunConfig(backend="sam2", points_per_side=args.points, use_m2m=args.use_m2m,
+                     min_mask_region_area=args.min_mask_region_area, **gen)
+
+
+def rss_child(args: argparse.Namespace, device: torch.device) -> None:
+    """One stage at one size in this (fresh) process: peak RSS before and after it, as JSON."""
+    h, w = (int(v) for v in args.size.split("x"))
+    src = F.ArraySource(F.clip(args.frames, size=(h, w)))
+    b = make_backend(run_config(args), RuntimeOptions(device=str(device), feature_cache_mb=8192), device,
+                     build(args.model, device), args.model)
+    feats = b.propagator.inner.features
+    out: dict = {"size": args.size, "stage": args.rss_child}
+    if args.rss_child == "generate":
+        feats(0, lambda: src.frame(0))
+        out["before_mb"] = peak_rss_mb()
+        out["masks"] = len(b.generator.generate(0, src.frame(0)))
+    else:
+        for t in range(len(src)):
+            feats(t, lambda t=t: src.frame(t))
+        s = seeds(args.masks, (h, w), np.random.default_rng(1))
+        out["before_mb"] = peak_rss_mb()
+        out["frames"] = sum(1 for _ in b.propagator.propagate(src, 0, len(src) - 1, s))
+    out["peak_mb"] = peak_rss_mb()
+    print("RSS " + json.dumps(out))
+
+
+def rss_report(args: argparse.Namespace) -> None:
+    """Each (size, stage) in a fresh process; the ratio of the largest size's peak to the smallest's."""
+    sizes = args.rss.split(",")
+    rows: dict = {}
+    for stage in ("generate", "propagate"):
+        for size in sizes:
+            cmd = [sys.executable, __file__, "--model", args.model, "--frames", str(args.frames), "--size", size,
+                   "--masks", str(args.masks), "--points", str(args.points), "--device", args.device,
+                   "--threads", str(args.threads), "--min-mask-region-area", str(args.min_mask_region_area),
+                   "--rss-child", stage] + (["--use-m2m"] if args.use_m2m else []) + \
+                  (["--filters"] if args.filters else [])
+            t0 = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            got = json.loads(next(line for line in out.splitlines() if line.startswith("RSS "))[4:])
+            rows[stage, size] = got
+            print(f"peak RSS {stage:9} {size:>9}: {got['before_mb']:.0f} MB before the stage, {got['peak_mb']:.0f} MB "
+                  f"after ({got.get('masks', got.get('frames'))} {'masks' if stage == 'generate' else 'frames'}, "
+                  f"{time.perf_counter() - t0:.0f} s, load average {os.getloadavg()[0]:.1f})")
+        lo, hi = rows[stage, sizes[0]]["peak_mb"], rows[stage, sizes[-1]]["peak_mb"]
+        print(f"peak RSS {stage}: {sizes[-1]} / {sizes[0]} = {hi / lo:.2f}")
 
 
 def engine_order(backend, source: F.ArraySource, step: int, n_seeds: int) -> None:
@@ -75,10 +143,19 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     ap.add_argument("--schedules", action="store_true", help="also count encoder passes for both schedules")
+    ap.add_argument("--use-m2m", action="store_true", help="generator: SAM 2's mask-to-mask refinement")
+    ap.add_argument("--min-mask-region-area", type=int, default=0, help="generator: low-res small-region clean-up")
+    ap.add_argument("--filters", action="store_true", help="generator: default IoU/stability filters (else off)")
+    ap.add_argument("--rss", default="", help="comma-separated HxW sizes: peak RSS per stage, a process each")
+    ap.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    if args.rss_child:
+        return rss_child(args, device)
+    if args.rss:
+        return rss_report(args)
     h, w = (int(v) for v in args.size.split("x"))
     src = F.ArraySource(F.clip(args.frames, size=(h, w)))
     t0 = time.perf_counter()
@@ -88,7 +165,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s; device {device}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}")
 
-    cfg = RunConfig(backend="sam2", points_per_side=args.points, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    cfg = run_config(args)
     opts = RuntimeOptions(device=str(device), feature_cache_mb=8192)
     b = make_backend(cfg, opts, device, model, args.model)
     feats = b.propagator.inner.features
@@ -96,7 +173,7 @@ def main() -> None:
     for t in range(len(src)):
         feats(t, lambda t=t: src.frame(t))
     enc = (time.perf_counter() - t0) / len(src)
-    print(f"encoder: {enc * 1e3:.0f} ms/frame ({len(src)} frames, {h}x{w} input)")
+    print(f"encoder: {enc * 1e3:.0f} ms/frame ({len(src)} frames, {h}x{w} input), load average {os.getloadavg()[0]:.1f}")
 
     t0 = time.perf_counter()
     n_prop = 0
@@ -104,12 +181,14 @@ def main() -> None:
         n_prop += 1
     prop = (time.perf_counter() - t0) / max(1, n_prop + 1)  # +1: the conditioning step on the seed frame
     print(f"propagation: {prop * 1e3:.0f} ms/frame for {args.masks} masks = "
-          f"{prop * 1e3 * 100 / args.masks:.0f} ms/frame per 100 masks (features cached)")
+          f"{prop * 1e3 * 100 / args.masks:.0f} ms/frame per 100 masks (features cached), "
+          f"load average {os.getloadavg()[0]:.1f}")
 
     t0 = time.perf_counter()
     got = b.generator.generate(0, src.frame(0))
     print(f"generator: {(time.perf_counter() - t0) * 1e3:.0f} ms/key frame, {args.points}x{args.points} points "
-          f"(features cached), {len(got)} masks")
+          f"(features cached{', m2m' if args.use_m2m else ''}), {len(got)} masks after NMS (the engine keeps the "
+          f"largest {RunConfig().max_masks}), load average {os.getloadavg()[0]:.1f}")
 
     if args.schedules:
         for schedule in ("shared", "original"):
@@ -119,7 +198,8 @@ def main() -> None:
             st = bb.stats()
             print(f"schedule {schedule:8}: encoder passes/frame {st['encoder_passes_per_frame']:.2f} "
                   f"({st['sam2_encoder']['encodes']} encodes, {st['sam2_encoder']['frames_encoded']} frames), "
-                  f"{(time.perf_counter() - t0) / len(src) * 1e3:.0f} ms/frame end to end")
+                  f"{(time.perf_counter() - t0) / len(src) * 1e3:.0f} ms/frame end to end, "
+                  f"load average {os.getloadavg()[0]:.1f}")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
