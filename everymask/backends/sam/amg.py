@@ -127,7 +127,7 @@ class Sam1Prompter:
 
 @dataclass(frozen=True)
 class AmgSettings:
-    """SAM's automatic-mask-generator knobs; those `RunConfig` has come from it (same names)."""
+    """SAM's automatic-mask-generator knobs (same names); `from_config` takes those a user sets from `RunConfig`."""
 
     points_per_side: int = 32
     pred_iou_thresh: float = 0.8
