@@ -102,7 +102,7 @@ def rss_report(args: argparse.Namespace) -> None:
     """Each (size, stage) in a fresh process; the ratio of the largest size's peak to the smallest's."""
     sizes = args.rss.split(",")
     rows: dict = {}
-    for stage in ("generate", "propagate"):
+    for stage in args.rss_stages.split(","):
         for size in sizes:
             cmd = [sys.executable, __file__, "--model", args.model, "--frames", str(args.frames), "--size", size,
                    "--masks", str(args.masks), "--points", str(args.points), "--device", args.device,
@@ -147,6 +147,7 @@ def main() -> None:
     ap.add_argument("--min-mask-region-area", type=int, default=0, help="generator: low-res small-region clean-up")
     ap.add_argument("--filters", action="store_true", help="generator: default IoU/stability filters (else off)")
     ap.add_argument("--rss", default="", help="comma-separated HxW sizes: peak RSS per stage, a process each")
+    ap.add_argument("--rss-stages", default="generate,propagate", help="the stages --rss measures")
     ap.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
