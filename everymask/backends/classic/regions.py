@@ -265,3 +265,20 @@ def enclosed_regions(members: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
         for c in np.flatnonzero(comp_px[1:] >= min_px) + 1:
             holes.append(comp_of == c)
     return filled, np.asarray(holes, bool).reshape(-1, K)
+
+
+def masks_to_rows(dense: np.ndarray, labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel masks as superpixel rows by majority vote -> (N x K rows, IoU of each row with its mask).
+
+    A superpixel joins the row iff the mask covers at least half of it, the rule the propagator
+    snaps by (`flow.snap_to_superpixels`), so a mask it snapped comes back exactly (IoU 1). The
+    IoU says how well the superpixels, i.e. the image's edges, still carry the mask's outline.
+    """
+    n = len(dense)
+    sizes = np.bincount(labels.ravel(), minlength=count).astype(np.float64)
+    m, pix = np.nonzero(dense.reshape(n, -1))
+    votes = np.bincount(m * count + labels.ravel()[pix], minlength=n * count).reshape(n, count).astype(np.float64)
+    rows = (2 * votes >= sizes[None]) & (sizes > 0)[None]
+    inter = (votes * rows).sum(1)
+    union = rows.astype(np.float64) @ sizes + votes.sum(1) - inter
+    return rows, np.where(union > 0, inter / np.maximum(union, 1), 0.0)
