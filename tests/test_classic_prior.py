@@ -7,6 +7,7 @@ import pytest
 
 from everymask import RunConfig
 from everymask.backends.classic import load_classic_backend
+from everymask.backends.classic.flow import snap_to_superpixels
 from everymask.backends.classic.regions import border_stats, masks_to_rows, region_graph
 from everymask.backends.classic.segment import PRIOR_SLACK, lab_image
 from everymask.masks import Masks, iou_matrix
@@ -118,3 +119,22 @@ def test_prior_of_another_size_is_refused(pan):
     gen = load_classic_backend(CFG).generator
     with pytest.raises(ValueError, match=r"prior masks of size \(10, 10\) for a frame of size \(240, 426\)"):
         gen.generate(0, pan.frames[0], Masks.from_dense(np.ones((1, 10, 10), bool), ids=[0]))
+
+
+def test_conditional_snap_keeps_masks_the_superpixels_do_not_follow():
+    """Two superpixels of 4 px; mask A covers 3 px of the first (snapped: IoU 0.75 with itself),
+    mask B all of the first and 1 px of the second (snapped: IoU 0.8)."""
+    labels = np.array([[0, 0, 1, 1],
+                       [0, 0, 1, 1]], np.int32)
+    dense = np.zeros((2, 2, 4), bool)
+    dense[0, 0, :2] = dense[0, 1, 0] = True
+    dense[1, :, :2] = dense[1, 0, 2] = True
+    packed = np.packbits(dense.transpose(0, 2, 1), axis=0)          # N x W x H, packed over N
+
+    def snap(min_iou: float) -> np.ndarray:
+        out = snap_to_superpixels(packed, 2, np.ascontiguousarray(labels.T), 2, min_iou)
+        return np.unpackbits(out, axis=0, count=2).transpose(0, 2, 1).astype(bool)
+
+    whole = labels == 0
+    assert (snap(0.0) == np.stack([whole, whole])).all()
+    assert (snap(0.8) == np.stack([dense[0], whole])).all()
