@@ -193,21 +193,32 @@ def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.nd
     return border / np.maximum(border + pixels, 1e-6), border / np.maximum(border + inside, 1e-6), length
 
 
-def mask_nms(members: np.ndarray, sizes: np.ndarray, order: np.ndarray, thresh: float, cap: int) -> list[int]:
-    """Greedy NMS on exact mask IoU (masks are unions of superpixels: IoU from sizes alone)."""
+def mask_nms(members: np.ndarray, sizes: np.ndarray, order: np.ndarray, thresh: float, cap: int,
+             free: np.ndarray | None = None, total: int | None = None) -> list[int]:
+    """Greedy NMS on exact mask IoU (masks are unions of superpixels: IoU from sizes alone).
+
+    At most `cap` kept candidates that are not `free` (a boolean per candidate), and at most
+    `total` in all; a candidate over its cap is skipped and suppresses nothing.
+    """
     w = members.astype(np.float32) * sizes.astype(np.float32)[None]
     area = w.sum(1)
+    free = np.zeros(len(members), bool) if free is None else free
+    total = cap + int(free.sum()) if total is None else total
     keep: list[int] = []
+    paid = 0
     kept = np.zeros((0, members.shape[1]), np.float32)
     for i in order:
+        if not free[i] and paid >= cap:
+            continue
         if kept.shape[0]:
             inter = kept @ members[i].astype(np.float32)
             iou = inter / (area[keep] + area[i] - inter)
             if iou.max() > thresh:
                 continue
         keep.append(int(i))
+        paid += not free[i]
         kept = np.vstack([kept, w[i][None]])
-        if len(keep) >= cap:
+        if len(keep) >= total:
             break
     return keep
 

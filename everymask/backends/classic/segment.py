@@ -96,6 +96,21 @@ class SegmentGenerator:
         ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1)) & (area <= 0.95 * frame_px)
         return unique_rows(rows[ok]) if ok.any() else np.zeros((0, K), bool)
 
+    def _room(self, kept_prior: np.ndarray, n_arrived: int, budget: int) -> int:
+        """How many of the kept candidates (in rank order; `kept_prior` marks re-found priors) fit.
+
+        A re-found prior continues its track, so only new masks count against `budget`; but each
+        arrival not re-found lives on as a track of its own through this frame, and about as
+        many come back from the next key frame, so the longest prefix with kept + 2 x lost
+        within `max_masks` is taken (never under `budget`).
+        """
+        if len(kept_prior) == 0:
+            return 0
+        lost = n_arrived - np.cumsum(kept_prior)
+        fits = np.arange(1, len(kept_prior) + 1) + 2 * lost <= self.config.max_masks
+        fits[:budget] = True
+        return int(np.flatnonzero(fits)[-1]) + 1
+
     def generate(self, frame_index: int, image: np.ndarray, prior: Masks | None = None) -> Masks:
         t0 = time.perf_counter()
         size = image.shape[:2]
@@ -126,7 +141,9 @@ class SegmentGenerator:
         good = np.flatnonzero(good)
         rank = score + np.where(is_prior, PRIOR_SLACK, 0.0)
         order = good[np.argsort(-rank[good], kind="stable")]
-        keep = mask_nms(cand, g.sizes, order, self.config.match_iou, min(self.budget, self.config.max_masks))
+        budget = min(self.budget, self.config.max_masks)
+        keep = mask_nms(cand, g.sizes, order, self.config.match_iou, budget, is_prior, self.config.max_masks)
+        keep = keep[:self._room(np.asarray(keep, np.int64) < n_prior, len(prior) if prior is not None else 0, budget)]
         dense = cand[keep][:, sp.labels] if keep else np.zeros((0, *size), bool)
         out = Masks.from_dense(dense, ids=range(len(keep)), scores=score[keep])
         self.seconds += time.perf_counter() - t0
