@@ -8,7 +8,7 @@ import pytest
 from everymask import RunConfig
 from everymask.backends.classic import load_classic_backend
 from everymask.backends.classic.flow import snap_to_superpixels
-from everymask.backends.classic.regions import border_stats, masks_to_rows, region_graph
+from everymask.backends.classic.regions import border_stats, mask_nms, masks_to_rows, region_graph
 from everymask.backends.classic.segment import PRIOR_SLACK, lab_image
 from everymask.masks import Masks, iou_matrix
 from everymask.testing.synthetic import ArraySource, make_scene
@@ -138,3 +138,26 @@ def test_conditional_snap_keeps_masks_the_superpixels_do_not_follow():
     whole = labels == 0
     assert (snap(0.0) == np.stack([whole, whole])).all()
     assert (snap(0.8) == np.stack([dense[0], whole])).all()
+
+
+def test_nms_free_candidates_do_not_count_against_the_cap():
+    members = np.eye(4, dtype=bool)                                 # four disjoint candidates
+    sizes = np.ones(4)
+    order = np.arange(4)
+    free = np.array([False, True, False, True])
+    assert mask_nms(members, sizes, order, 0.8, 1) == [0]
+    assert mask_nms(members, sizes, order, 0.8, 1, free) == [0, 1, 3]
+    assert mask_nms(members, sizes, order, 0.8, 1, free, total=2) == [0, 1]
+    over = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1]], bool)  # 0 and 1 overlap, IoU 2/3
+    assert mask_nms(over, sizes, np.arange(3), 0.5, 1, np.array([False, False, True])) == [0, 2]
+
+
+def test_room_leaves_space_for_the_arrivals_not_refound():
+    """max_masks 144: 40 of 60 arrivals re-found, 60 new masks kept: 100 + 2 x 20 lost fit; with
+    80 arrivals (40 lost) only 144 - 80 = 64 do, and never fewer than the budget of 48."""
+    gen = load_classic_backend(CFG).generator
+    kept_prior = np.r_[np.ones(40, bool), np.zeros(60, bool)]
+    assert gen._room(kept_prior, 60, 48) == 100
+    assert gen._room(kept_prior, 80, 48) == 64
+    assert gen._room(kept_prior, 140, 48) == 48
+    assert gen._room(np.zeros(0, bool), 5, 48) == 0
