@@ -38,6 +38,11 @@ def read_tsv(path: Path) -> dict[str, tuple[int, ...]]:
 def sam2_shapes(name: str, version: str = "2.1") -> dict[str, tuple[int, ...]]:
     """Official names and shapes of `sam{version}_hiera_{name}`."""
     width, stages, bkg = HIERA[name]
+    return sam2_layout(width, stages, bkg, version)
+
+
+def sam2_layout(width: int, stages: list[int], bkg: int, version: str = "2.1") -> dict[str, tuple[int, ...]]:
+    """The tiny listing with its Hiera trunk and neck rebuilt for `width` and `stages`."""
     tiny = read_tsv(TINY_TSV)
     out = {k: v for k, v in tiny.items() if not k.startswith("image_encoder.")}
     if version != "2.1":
@@ -149,3 +154,19 @@ def random_state(shapes: dict[str, tuple[int, ...]], seed: int = 0, std: float =
     """Small random values (finite outputs through any depth), deterministic per seed."""
     g = torch.Generator().manual_seed(seed)
     return {k: torch.randn(s, generator=g) * std for k, s in shapes.items()}
+
+
+def from_transformers(state: dict[str, torch.Tensor], names, family: str) -> dict[str, torch.Tensor]:
+    """The inverse of the mapping under test, for a transformers model of any size: each official
+    name in `names` that lands on a key of `state` takes that tensor (a SAM 2 point embedding
+    takes its row of the merged table); names this model does not have are left out."""
+    from everymask.backends.sam.convert import rename
+
+    out = {}
+    for name in names:
+        if family == "sam2" and name.startswith("sam_prompt_encoder.point_embeddings."):
+            row = int(name.split(".")[2])
+            out[name] = state["prompt_encoder.point_embed.weight"][row:row + 1].clone()
+        elif rename(name, family) in state:
+            out[name] = state[rename(name, family)].clone()
+    return out
