@@ -298,12 +298,19 @@ def test_official_tiny_sized_file_round_trips(tmp_path: Path) -> None:
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
     assert torch.equal(got["prompt_encoder.point_embed.weight"][2],
                        official["sam_prompt_encoder.point_embeddings.2.weight"][0])
-    # the prompt path on fixed embeddings: the same outputs from both models
+    # the prompt path (prompt encoder + mask decoder) on fixed embeddings: the same outputs
     g = torch.Generator().manual_seed(0)
-    emb = [torch.randn(1, 32, 256, 256, generator=g), torch.randn(1, 64, 128, 128, generator=g),
-           torch.randn(1, 256, 64, 64, generator=g)]
-    points, labels = torch.tensor([[[[300.0, 400.0]]]]), torch.ones(1, 1, 1, dtype=torch.long)
+    high = [torch.randn(1, 32, 256, 256, generator=g), torch.randn(1, 64, 128, 128, generator=g)]
+    emb = torch.randn(1, 256, 64, 64, generator=g)
+    points, labels = torch.tensor([[[[300.0, 400.0]], [[700.0, 100.0]]]]), torch.ones(1, 2, 1, dtype=torch.int32)
+    results = []
     with torch.inference_mode():
-        a, b = (m(image_embeddings=emb, input_points=points, input_labels=labels, multimask_output=True)
-                for m in (loaded, direct))
-    assert torch.equal(a.pred_masks, b.pred_masks) and torch.equal(a.iou_scores, b.iou_scores)
+        for m in (loaded, direct):
+            sparse, dense = m.prompt_encoder(input_points=points, input_labels=labels, input_boxes=None, input_masks=None)
+            low, iou, _, _ = m.mask_decoder(image_embeddings=emb, image_positional_embeddings=m.get_image_wide_positional_embeddings(),
+                                            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                            multimask_output=True, high_resolution_features=high)
+            results.append((low, iou))
+    (a, ai), (b, bi) = results
+    assert a.shape == (1, 2, 3, 256, 256) and torch.isfinite(a).all()
+    assert torch.equal(a, b) and torch.equal(ai, bi)
