@@ -201,7 +201,12 @@ def outputs(b, frames) -> tuple[list, list]:
 
 
 @pytest.mark.parametrize("version", ["2.1", "2"])
-def test_official_sam2_file_round_trips(version: str, toy_sizes, tmp_path: Path) -> None:
+def test_official_sam2_file_round_trips(version: str, toy_sizes, tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     model = toy_sam2(version)
     ref = F.save_folder(model, tmp_path / "ref")
     official = L.from_transformers(model.state_dict(), toy_official_names(version), "sam2")
@@ -209,6 +214,7 @@ def test_official_sam2_file_round_trips(version: str, toy_sizes, tmp_path: Path)
     pt = tmp_path / f"sam{version}_hiera_toy.pt"
     torch.save({"model": official}, pt)
     loaded = load_backend(RunConfig(backend="sam2", model="tiny", checkpoint=str(pt), **GEN), CPU)
+    assert list(temp.iterdir()) == []  # the converted copy is gone once loaded
     got = loaded.propagator.inner.model.state_dict()
     want = model.state_dict()
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)

@@ -109,7 +109,7 @@ SHARED_POSITIONAL = "shared_image_embedding.positional_embedding"
 
 
 def rename(key: str, family: str) -> str:
-    """One official key -> its transformers name ("" for an official key with no counterpart)."""
+    """One official key -> its transformers name."""
     renames, layers = (SAM2_RENAMES, SAM2_LAYERS) if family == "sam2" else (SAM1_RENAMES, SAM1_LAYERS)
     for old, new in renames:
         key = key.replace(old, new)
@@ -130,9 +130,10 @@ def to_transformers(state: dict[str, torch.Tensor], family: str) -> dict[str, to
 
 # -- which official model a file is ---------------------------------------------------------
 
-# (transformer blocks, width of the first block) -> `--model` name; SAM 2.0 and 2.1 share them
+# (image-encoder blocks, patch-embedding width) -> `--model` name; SAM 2.0 and 2.1 share them
 SAM2_SIZES = {(12, 96): "tiny", (16, 96): "small", (24, 112): "base-plus", (48, 144): "large"}
 SAM1_SIZES = {(12, 768): "vit-b", (24, 1024): "vit-l", (32, 1280): "vit-h"}
+KINDS = {"sam2": "SAM 2", "sam": "SAM"}
 # the file names Meta publishes, for messages
 RELEASES = {"tiny": "hiera_tiny", "small": "hiera_small", "base-plus": "hiera_base_plus", "large": "hiera_large",
             "vit-b": "sam_vit_b_01ec64", "vit-l": "sam_vit_l_0b3195", "vit-h": "sam_vit_h_4b8939"}
@@ -156,7 +157,7 @@ class Official:
 
     @property
     def kind(self) -> str:
-        return "SAM 2" if self.family == "sam2" else "SAM"
+        return KINDS[self.family]
 
 
 def identify(state: dict[str, torch.Tensor], where: str) -> Official | None:
@@ -173,7 +174,7 @@ def identify(state: dict[str, torch.Tensor], where: str) -> Official | None:
     depth = len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)})
     name = sizes.get((depth, int(width)))
     if name is None:
-        kind = "SAM 2" if family == "sam2" else "SAM"
+        kind = KINDS[family]
         known = ", ".join(f"{n} ({d} x {w})" for (d, w), n in sizes.items())
         raise EverymaskError(f"{where}: an official-layout {kind} checkpoint of no published size ({depth} blocks "
                              f"of width {width}; known: {known})")

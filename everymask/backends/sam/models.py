@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -177,7 +178,6 @@ def _folder_for(config: dict, weights: Path) -> Path:
     try:
         (folder / "model.safetensors").symlink_to(weights.resolve())
     except OSError:  # file systems without symlinks
-        import shutil
         shutil.copyfile(weights, folder / "model.safetensors")
     return folder
 
@@ -265,6 +265,8 @@ def load_model(ms: ModelSpec, checkpoint: str, device: torch.device) -> torch.nn
     model = _model_class(ms.family).from_pretrained(str(folder), config=config, use_safetensors=True,
                                                     local_files_only=True, dtype=torch.float32)
     model = model.to(device).eval()
+    if folder.name.startswith("everymask-ckpt-") and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)  # a converted copy: as large as the model, read once
     if checkpoint and Path(checkpoint).suffix in (".pt", ".pth", ".bin"):
         check_encoder(model, ms.family, where)
     return model
