@@ -1,10 +1,11 @@
 """Model names -> Hugging Face hub ids, finding the weights, and loading them without unpickling.
 
 Every way in (a hub id in the local cache, a download, a hub-style folder, a lone `.safetensors`,
-a `.pt` state dict, Meta's official `.pt`/`.pth` renamed by `convert`) ends in the same place: a folder with `config.json` and safetensors
-weights, checked key by key and shape by shape against the architecture *before* transformers
-sees it. That check matters because `from_pretrained` only warns about missing keys and fills them
-with random numbers: a wrong file would otherwise run and produce plausible-looking garbage.
+a `.pt` state dict, Meta's official `.pt`/`.pth` renamed by `convert`) ends in the same place: a
+folder with `config.json` and safetensors weights, checked key by key and shape by shape against
+the architecture *before* transformers sees it. That check matters because `from_pretrained` only
+warns about missing keys and fills them with random numbers: a wrong file would otherwise run and
+produce plausible-looking garbage.
 """
 from __future__ import annotations
 
