@@ -30,6 +30,7 @@ def write_coco(run: Run, path: str | Path, *, video_id: int = 1, frames: str | P
     `frames` folder beside `path`), so a COCO reader finds every image it lists."""
     path = Path(path)
     check_video_id(video_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     h, w = run.input_size
     tracks = {t.track_id: t for t in run.tracks()}
     depth = depths({tid: t.parent for tid, t in tracks.items()})

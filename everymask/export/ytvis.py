@@ -53,6 +53,7 @@ def video_entry(run: Run, video_id: int) -> dict:
 def write_ytvis(run: Run, path: str | Path, video_id: int = 1) -> Path:
     path = Path(path)
     check_video_id(video_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     n, size = run.num_frames, run.input_size
     with atomic_write(path) as f:
         f.write("[")
