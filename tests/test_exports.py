@@ -69,8 +69,8 @@ def test_png_layers_round_trip(run):
     # 1 > 2 > 3 are nested and 4 crosses 1 and 2: at most 3 masks on a pixel, so 3 layers; 5 touches
     # nothing and shares the first layer with 1, the part 3 shares one with 4 (they never overlap)
     assert (doc["num_layers"], doc["lower_bound"]) == (3, 3)
-    assert [sorted(lay["labels"].values()) for lay in doc["layers"]] == [[1, 5], [3, 4], [2]]
-    assert [lay["depths"] for lay in doc["layers"]] == [[0], [0, 2], [1]]
+    assert [sorted(lay["labels"].values()) for lay in doc["layers"]] == [[1, 5], [2], [3, 4]]
+    assert [lay["depths"] for lay in doc["layers"]] == [[0], [1], [0, 2]]
     for t in range(T):
         got: dict[int, np.ndarray] = {}
         for k, lay in enumerate(doc["layers"]):
