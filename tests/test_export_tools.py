@@ -77,9 +77,19 @@ def test_evaluate_recall_counts_only_the_best_scored():
         YTVISGroundTruth({"videos": [{"id": 2, "length": 1}]}).load_res(res)
 
 
-def test_video_id_does_not_change_resume_identity():
+def test_video_id_does_not_change_resume_identity(tmp_path):
     assert "video_id" not in RunConfig.identity_keys() and not hasattr(RunConfig(), "video_id")
     assert RuntimeOptions().video_id == 1
+    from export_scene import CONFIG
+    from everymask.video import open_source
+    make_run(tmp_path).close()
+    source = open_source(tmp_path / "clip", max_side=max(SIZE))
+    again = everymask.segment_video(source, tmp_path / "run", CONFIG, options=RuntimeOptions(progress=False, video_id=9),
+                                    backend=ReplayBackend(truth(), SIZE).backend())
+    again.close()  # the same run, resumed with nothing to do: only the exports name video 9
+    source.close()
+    assert {e["video_id"] for e in json.loads((tmp_path / "run" / "tracks.json").read_text())} == {9}
+    assert json.loads((tmp_path / "run" / "ytvis_videos.json").read_text())["videos"][0]["id"] == 9
 
 
 def test_coco_flow_with_the_frames_it_names(run, tmp_path):
