@@ -138,6 +138,11 @@ def test_filters(run, tmp_path):
     assert main(["export", str(run.dir), "--format", "ytvis", "--top-k", "-3"]) == 2
 
 
+def test_png_export_reports_layers_against_the_lower_bound(run, tmp_path, capsys):
+    assert main(["export", str(run.dir), "--format", "png", "-o", str(tmp_path / "png")]) == 0
+    assert "3 layers for 5 tracks; lower bound 3 (the most masks on one pixel)" in capsys.readouterr().out
+
+
 def test_pack_layers_nested_chain_and_crossing():
     # 1 > 2 > 3 nested, 4 crosses 1 only, 5 touches nothing: 3 masks on one pixel at most -> 3 layers
     overlaps = {1: {2, 3, 4}, 2: {1, 3}, 3: {1, 2}, 4: {1}, 5: set()}
