@@ -53,20 +53,20 @@ def score(e: TrackEvidence) -> float:
 def track_evidence(store: RunStore, num_frames: int, size: tuple[int, int], step: int) -> dict[int, TrackEvidence]:
     """Evidence of every final track, from the `tracks`, `track_masks`, key-frame masks and merges."""
     windowed = store.state().execution != "units"
-    gen_score: dict[int, float] = {}
-    if windowed:
-        for gen in store.window_tracks().values():
-            gen_score.update(gen)
+    gen_score: dict[int, float] = {} if windowed else store.generated_scores()  # as stored: the same on every executor
+    for gen in store.window_tracks().values() if windowed else ():
+        gen_score.update(gen)
     keys = key_frames(num_frames, step)
     track_of: dict[int, int] = {}                   # generated pid -> the track it represents on its key frame
     quality: dict[int, list[float]] = defaultdict(list)
     for k in keys:
         if windowed:
-            generated = {counts: pid for _, _, pid, d, _, counts in store.window_frame_rows(k) if d == GENERATED}
+            m = store.window_frame_masks(k, size)
+            generated = {r["counts"]: int(pid) for r, pid, d in zip(m.rles, m.data["pid"], m.data["direction"])
+                         if d == GENERATED}
         else:
-            rows = store.frame_rows(k, size, direction=GENERATED)
-            gen_score.update((r.pid, r.score) for r in rows)
-            generated = {r.rle["counts"]: r.pid for r in rows}
+            m = store.frame_masks(k, size, direction=GENERATED)
+            generated = {r["counts"]: int(pid) for r, pid in zip(m.rles, m.ids.tolist())}
         masks = store.frame_track_masks(k, size)
         for tid, rle in zip(masks.ids.tolist(), masks.rles):
             pid = generated.get(rle["counts"])
