@@ -87,9 +87,16 @@ def test_video_id_does_not_change_resume_identity(tmp_path):
     again = everymask.segment_video(source, tmp_path / "run", CONFIG, options=RuntimeOptions(progress=False, video_id=9),
                                     backend=ReplayBackend(truth(), SIZE).backend())
     again.close()  # the same run, resumed with nothing to do: only the exports name video 9
-    source.close()
     assert {e["video_id"] for e in json.loads((tmp_path / "run" / "tracks.json").read_text())} == {9}
     assert json.loads((tmp_path / "run" / "ytvis_videos.json").read_text())["videos"][0]["id"] == 9
+    with everymask.open_run(tmp_path / "run") as r:
+        export(r, "coco")
+    assert (tmp_path / "run" / "frames").is_dir()
+    everymask.segment_video(source, tmp_path / "run", CONFIG, options=RuntimeOptions(progress=False), fresh=True,
+                            backend=ReplayBackend(truth(), SIZE).backend()).close()
+    source.close()  # --fresh clears the frames and coco.json the coco export wrote
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "everymask.sqlite", "summary.json", "tracks.json", "ytvis_videos.json"]
 
 
 def test_coco_flow_with_the_frames_it_names(run, tmp_path):
