@@ -208,8 +208,10 @@ class _IdentityPass:
                 continue
             key = int(pids[n]) if directions[n] == GENERATED else None
             rle = masks.rles[n]
-            self._absorb(root, TrackEnds(frame, frame, box[n], box[n], rle, rle, float(areas[n]), 1, key, key))
-            centres[root] = (box[n][0] + box[n][2] / 2, box[n][1] + box[n][3] / 2, float(np.sqrt(areas[n])))
+            cx, cy = float(box[n][0] + box[n][2] / 2), float(box[n][1] + box[n][3] / 2)
+            self._absorb(root, TrackEnds(frame, frame, box[n], box[n], rle, rle, float(areas[n]), 1, key, key,
+                                         [(frame, cx, cy)]))
+            centres[root] = (cx, cy, float(np.sqrt(areas[n])))
         self.camera.add_frame(frame, centres)
 
     def _absorb(self, root: int, part: TrackEnds) -> None:
