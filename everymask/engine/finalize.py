@@ -30,6 +30,7 @@ from .hierarchy import PartOfCounter
 from .reid import CameraPath, TrackEnds, reid_links
 from .runner import track_graph
 from .schedule import PID_BASE
+from .track_score import score_tracks
 from .track_graph import TrackGraph
 
 
@@ -158,6 +159,7 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
         return out
 
     store.write_tracks(track_mask_rows(), tracks, roots_of(track_of))
+    score_tracks(store, num_frames, size, config.step)  # issue 14: scores that rank (engine/track_score.py)
     store.update_state(coverage=[round(float(c), 4) for c in coverage],
                        identity={"copy_joins": identity.joins, "copy_ends": identity.ends_count,
                                  "reidentified": int(reidentified), "copies_dropped": dropped[0]})
