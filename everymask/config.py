@@ -237,5 +237,7 @@ class RuntimeOptions:
     ray_address: str = knob("", "ray: join this cluster (auto, or host:port); empty: start a local Ray")
     window_keys: int = knob(20, "ray/windows: key frames per window, adjacent windows share one; a resume must "
                                 "use the same")
+    video_id: int = knob(1, "the video id that tracks.json, coco.json and ytvis_videos.json carry (YouTube-VIS "
+                            "ground truth numbers videos from 1); changes only the exports")
     halo_keys: int = knob(2, "key-frame intervals a window carries unmatched masks past its edge; a resume must "
                              "use the same", flag=None)

@@ -118,7 +118,7 @@ def test_tracks_json_decodes_to_the_truth(tmp_path):
     entries = json.loads((run.dir / "tracks.json").read_text())
     assert [e["track_id"] for e in entries] == [1, 2]
     for entry, gt in zip(entries, (truth[1], truth[2])):
-        assert entry["category_id"] == 1 and entry["video_id"] == 0 and len(entry["segmentations"]) == T
+        assert entry["category_id"] == 1 and entry["video_id"] == 1 and len(entry["segmentations"]) == T
         for t, seg in enumerate(entry["segmentations"]):
             if t not in gt:
                 assert seg is None and entry["areas"][t] is None
