@@ -94,7 +94,9 @@ class SegmentGenerator:
         rows, fit = masks_to_rows(prior.to_dense(), sp.labels, K)
         area = rows.astype(np.float32) @ g.sizes.astype(np.float32)
         ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1)) & (area <= 0.95 * frame_px)
-        return unique_rows(rows[ok]) if ok.any() else np.zeros((0, K), bool)
+        # sorted and without duplicates: the output must not depend on the order the prior comes in
+        packed = np.unique(np.packbits(rows[ok], axis=1), axis=0)
+        return np.unpackbits(packed, axis=1, count=K).astype(bool)
 
     def _room(self, kept_prior: np.ndarray, n_arrived: int, budget: int) -> int:
         """How many of the kept candidates (in rank order; `kept_prior` marks re-found priors) fit.
