@@ -18,6 +18,9 @@ also a candidate, as the superpixels it covers, when those superpixels still car
 stability, thickness), so a region the image no longer supports is dropped, and it ranks
 `PRIOR_SLACK` above its own score, so that where a new cut of a region and the region found
 before are near copies, NMS keeps the one found before and the track goes on under its id.
+A re-found prior continues a track rather than starting one, so it does not count against the
+budget of new masks; the key frame keeps as many as fit in `max_masks` together with the
+arrivals it did not re-find (which live on as tracks of their own, see `_room`).
 The region maths lives in `regions.py`, the superpixels in `superpixels.py`.
 Every mask is a union of the superpixels of step 1. The propagator snaps its masks at key frames
 to the same superpixels, so a propagated mask and the key frame's own mask of the same region
@@ -93,7 +96,8 @@ class SegmentGenerator:
             raise ValueError(f"prior masks of size {tuple(prior.size)} for a frame of size {sp.labels.shape}")
         rows, fit = masks_to_rows(prior.to_dense(), sp.labels, K)
         area = rows.astype(np.float32) @ g.sizes.astype(np.float32)
-        ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1)) & (area <= 0.95 * frame_px)
+        ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1))
+        ok &= area <= 0.95 * frame_px
         # sorted and without duplicates: the output must not depend on the order the prior comes in
         packed = np.unique(np.packbits(rows[ok], axis=1), axis=0)
         return np.unpackbits(packed, axis=1, count=K).astype(bool)
