@@ -158,6 +158,20 @@ def tree_members(K: int, children: np.ndarray) -> np.ndarray:
     return m
 
 
+def background_likelihood(members: np.ndarray, labels: np.ndarray, g: RegionGraph) -> np.ndarray:
+    """Per candidate, how likely it is background, in [0, 1]: 1 - exp(-BC^2 / 2), BC its boundary
+    connectivity, the length of its border on the frame's edge over the square root of its area
+    (Zhu et al., "Saliency optimization from robust background detection", CVPR 2014). A wall or a
+    floor runs along the frame's edge (BC of several); an object is closed inside the frame (BC 0),
+    and one entering the frame touches the edge along a short stretch only."""
+    edge = np.bincount(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]),
+                       minlength=len(g.sizes)).astype(np.float32)
+    m = members.astype(np.float32)
+    area = m @ g.sizes.astype(np.float32)
+    bc = (m @ edge) / np.sqrt(np.maximum(area, 1.0))
+    return 1.0 - np.exp(-bc * bc / 2.0)
+
+
 def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (score in [0, 1], border length in pixels) per candidate.
 
