@@ -1,0 +1,213 @@
+"""Agreement of everymask's SAM 2 propagation with Meta's `SAM2VideoPredictor`, same weights and frames.
+
+Both sides get identical random SAM 2.1 hiera-tiny weights (the official model built from its
+config with a fixed seed, its state dict mapped to the transformers layout and loaded strictly),
+the same JPEG frames (the official loader reads JPEG folders) and the same seed masks on frame 0.
+The official side runs `add_new_mask` per object + `propagate_in_video`; everymask runs its
+backend's batched propagator. Printed: mean IoU over objects, per frame.
+
+Needs Meta's `sam2` package, which everymask never depends on: run it from a separate venv that
+has `sam2` (1.1.0, installed without its CUDA extension: the hole filling then warns and is
+skipped unless `--official-holes` installs the CPU stand-in below), hydra-core, iopath, omegaconf,
+and sees torch, transformers and everymask. torchvision is not needed: the two modules that import
+it are not used by the video predictor, and are blocked here.
+
+    /work/venv-sam2-prop/bin/python benchmarks/sam2_agreement.py --frames 6 --objects 4
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.modules.setdefault("torchvision", None)  # type: ignore[arg-type]  # never imported by the video path
+
+# official key -> transformers key, applied in order (the layout of transformers' Sam2VideoModel)
+RENAMES: list[tuple[str, str]] = [
+    (r"^image_encoder\.trunk\.", "vision_encoder.backbone."),
+    (r"^image_encoder\.neck\.convs\.(\d+)\.conv\.", r"vision_encoder.neck.convs.\1."),
+    (r"^sam_prompt_encoder\.", "prompt_encoder."),
+    (r"^sam_mask_decoder\.", "mask_decoder."),
+    (r"patch_embed\.proj\.", "patch_embed.projection."),
+    (r"\.mlp\.layers\.0\.", ".mlp.proj_in."),
+    (r"(backbone\.blocks\.\d+|transformer\.layers\.\d+)\.mlp\.layers\.1\.", r"\1.mlp.proj_out."),
+    (r"\.norm(\d*)\.", r".layer_norm\1."),
+    (r"\.norm_final_attn\.", ".layer_norm_final_attn."),
+    (r"out_proj\.", "o_proj."),
+    (r"^memory_encoder\.o_proj\.", "memory_encoder.projection."),
+    (r"^memory_encoder\.fuser\.", "memory_encoder.memory_fuser."),
+    (r"\.dwconv\.", ".depthwise_conv."),
+    (r"\.pwconv(\d)\.", r".pointwise_conv\1."),
+    (r"\.gamma$", ".scale"),
+    (r"^memory_encoder\.pix_feat_proj\.", "memory_encoder.feature_projection."),
+    (r"mask_downsampler\.encoder\.12\.", "mask_downsampler.final_conv."),
+    (r"(iou_prediction_head|output_hypernetworks_mlps\.\d+|pred_obj_score_head|obj_ptr_proj)\.layers\.0\.",
+     r"\1.proj_in."),
+    (r"(iou_prediction_head|output_hypernetworks_mlps\.\d+|pred_obj_score_head|obj_ptr_proj)\.layers\.2\.",
+     r"\1.proj_out."),
+    (r"(iou_prediction_head|output_hypernetworks_mlps\.\d+|pred_obj_score_head|obj_ptr_proj)\.layers\.1\.",
+     r"\1.layers.0."),
+    (r"output_upscaling\.0\.", "upscale_conv1."),
+    (r"output_upscaling\.1\.", "upscale_layer_norm."),
+    (r"output_upscaling\.3\.", "upscale_conv2."),
+    (r"mask_downscaling\.0\.", "mask_embed.conv1."),
+    (r"mask_downscaling\.1\.", "mask_embed.layer_norm1."),
+    (r"mask_downscaling\.3\.", "mask_embed.conv2."),
+    (r"mask_downscaling\.4\.", "mask_embed.layer_norm2."),
+    (r"mask_downscaling\.6\.", "mask_embed.conv3."),
+    (r"pe_layer\.positional_encoding_gaussian_matrix", "shared_embedding.positional_embedding"),
+    (r"^obj_ptr_tpos_proj\.", "temporal_positional_encoding_projection_layer."),
+    (r"^obj_ptr_proj\.", "object_pointer_proj."),
+    (r"^no_obj_ptr$", "no_object_pointer"),
+    (r"^no_obj_embed_spatial$", "occlusion_spatial_embedding_parameter"),
+    (r"^maskmem_tpos_enc$", "memory_temporal_positional_encoding"),
+    (r"^no_mem_embed$", "no_memory_embedding"),
+    (r"^no_mem_pos_enc$", "no_memory_positional_encoding"),
+]
+
+
+def to_transformers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key, value in sd.items():
+        for pattern, repl in RENAMES:
+            key = re.sub(pattern, repl, key)
+        m = re.match(r"(.*mask_downsampler\.)encoder\.(\d+)\.(.*)", key)
+        if m:  # conv, norm, activation triples
+            i = int(m.group(2))
+            key = f"{m.group(1)}layers.{i // 3}.{'conv' if i % 3 == 0 else 'layer_norm'}.{m.group(3)}"
+        out[key] = value
+    points = [out.pop(f"prompt_encoder.point_embeddings.{i}.weight") for i in range(4)]
+    out["prompt_encoder.point_embed.weight"] = torch.cat(points)
+    out["shared_image_embedding.positional_embedding"] = out["prompt_encoder.shared_embedding.positional_embedding"]
+    return out
+
+
+def cpu_fill_holes() -> None:
+    """The official CUDA connected-components kernel's CPU equivalent (8-connectivity labels and
+    per-pixel component areas), so the official `fill_holes_in_mask_scores` runs as on a GPU."""
+    import cv2
+    import sam2.utils.misc as misc
+
+    def get_connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = mask.to(torch.uint8).cpu().numpy()
+        labels, counts = np.zeros(m.shape, np.int32), np.zeros(m.shape, np.int32)
+        for i in range(m.shape[0]):
+            _, lab, stats, _ = cv2.connectedComponentsWithStats(m[i, 0], connectivity=8)
+            area = stats[:, cv2.CC_STAT_AREA].copy()
+            area[0] = 0
+            labels[i, 0], counts[i, 0] = lab, area[lab]
+        return torch.from_numpy(labels).to(mask.device), torch.from_numpy(counts).to(mask.device)
+
+    misc.get_connected_components = get_connected_components
+
+
+def clip(n: int, hw: tuple[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n frames of moving textured shapes and their masks on frame 0 (objects x H x W)."""
+    rng = np.random.default_rng(seed)
+    h, w = hw
+    yy, xx = np.mgrid[:h, :w]
+    base = (rng.random((h // 8 + 1, w // 8 + 1, 3)) * 120 + 40).repeat(8, 0).repeat(8, 1)[:h, :w]
+    shapes = [(0.3, 0.3, 0.18, (230, 50, 40)), (0.65, 0.6, 0.22, (40, 200, 70)),
+              (0.3, 0.75, 0.12, (50, 60, 220)), (0.75, 0.25, 0.15, (230, 220, 60))]
+    frames = np.empty((n, h, w, 3), np.uint8)
+    seeds = []
+    for t in range(n):
+        img = base.copy()
+        for k, (cy, cx, r, color) in enumerate(shapes):
+            m = ((yy - (cy + 0.01 * t * (k + 1)) * h) / (r * h)) ** 2 + ((xx - (cx + 0.015 * t) * w) / (r * w * 0.8)) ** 2 < 1
+            img[m] = color
+            if t == 0:
+                seeds.append(m)
+        frames[t] = img
+    return frames, np.stack(seeds)
+
+
+def run_official(predictor, folder: Path, seeds: np.ndarray) -> dict[int, np.ndarray]:
+    state = predictor.init_state(video_path=str(folder))
+    for i, m in enumerate(seeds):
+        predictor.add_new_mask(state, frame_idx=0, obj_id=i, mask=m)
+    out = {}
+    for t, _, logits in predictor.propagate_in_video(state):
+        out[t] = (logits[:, 0] > 0).cpu().numpy()
+    return out
+
+
+def run_everymask(model, frames: np.ndarray, seeds: np.ndarray) -> dict[int, np.ndarray]:
+    from everymask.backends.sam.backend import make_backend
+    from everymask.config import RunConfig, RuntimeOptions
+    from everymask.masks import Masks
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import sam_fixtures as F
+
+    b = make_backend(RunConfig(backend="sam2"), RuntimeOptions(device="cpu"), torch.device("cpu"), model, "random")
+    masks = Masks.from_dense(seeds, list(range(len(seeds))))
+    out = {}
+    for t, m in b.propagator.propagate(F.ArraySource(frames), 0, len(frames) - 1, masks):
+        dense = np.zeros((len(seeds), *frames.shape[1:3]), bool)
+        dense[m.ids] = m.to_dense()
+        out[t] = dense
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=6)
+    ap.add_argument("--objects", type=int, default=4)
+    ap.add_argument("--size", default="240x320", help="H x W of the clip")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--official-holes", choices=["on", "off"], default="on",
+                    help="official fill_hole_area=8 with a CPU stand-in for its CUDA kernel (on), or 0 (off)")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    from PIL import Image
+    from sam2.build_sam import build_sam2_video_predictor
+    from transformers import Sam2VideoModel
+
+    from everymask.backends.sam.models import architecture
+
+    h, w = (int(v) for v in args.size.split("x"))
+    frames, seeds = clip(args.frames, (h, w), args.seed)
+    seeds = seeds[: args.objects]
+    tmp = Path(tempfile.mkdtemp(prefix="sam2-agree-"))
+    for t, f in enumerate(frames):
+        Image.fromarray(f).save(tmp / f"{t:05d}.jpg", quality=95)
+    frames = np.stack([np.asarray(Image.open(tmp / f"{t:05d}.jpg").convert("RGB")) for t in range(len(frames))])
+
+    torch.manual_seed(args.seed)
+    overrides = [] if args.official_holes == "on" else ["++model.fill_hole_area=0"]
+    if args.official_holes == "on":
+        cpu_fill_holes()
+    predictor = build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu",
+                                           hydra_overrides_extra=overrides)
+    with torch.no_grad():  # random weights score "no object" half the time: keep objects visible
+        predictor.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(5.0)
+    model = Sam2VideoModel(architecture("sam2", "tiny"))
+    model.load_state_dict(to_transformers(predictor.state_dict()), strict=True)
+    model.eval()
+
+    t0 = time.perf_counter()
+    official = run_official(predictor, tmp, seeds)
+    t1 = time.perf_counter()
+    ours = run_everymask(model, frames, seeds)
+    t2 = time.perf_counter()
+    print(f"clip {h}x{w}, {len(frames)} frames, {len(seeds)} objects; official {t1 - t0:.1f} s, everymask {t2 - t1:.1f} s")
+    worst = 1.0
+    for t in sorted(ours):
+        a, b = official[t], ours[t]
+        inter, union = (a & b).sum((1, 2)), (a | b).sum((1, 2))
+        iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+        ratio = b.sum() / max(a.sum(), 1)
+        worst = min(worst, float(iou.mean()))
+        print(f"frame {t}: mean IoU {iou.mean():.4f}  per object {np.round(iou, 4).tolist()}  area ratio {ratio:.3f}")
+    print(f"worst frame mean IoU {worst:.4f}")
+
+
+if __name__ == "__main__":
+    main()
