@@ -216,7 +216,9 @@ def main() -> None:
         iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
         ratio = b.sum() / max(a.sum(), 1)
         worst = min(worst, float(iou.mean()))
-        print(f"frame {t}: mean IoU {iou.mean():.4f}  per object {np.round(iou, 4).tolist()}  area ratio {ratio:.3f}")
+        cover = a.reshape(len(a), -1).mean(1)     # a trivial (empty or full-frame) mask agrees by itself
+        print(f"frame {t}: mean IoU {iou.mean():.4f}  per object {np.round(iou, 4).tolist()}  area ratio {ratio:.3f}"
+              f"  official cover {np.round(cover, 3).tolist()}")
     print(f"worst frame mean IoU {worst:.4f}")
 
 
