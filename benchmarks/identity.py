@@ -60,10 +60,12 @@ def store_refind(store_path: Path) -> dict:
         size, n = state.size, state.num_frames
         keys = key_frames(n, int(config["step"]))
         prev = dict(zip(keys[1:], keys))
-        gen = [(k, r.pid, r.rle["counts"]) for k in keys for r in store.frame_rows(k, size, GENERATED)
-               if r.pid // PID_BASE == k]
-        fwd = [(k, r.pid, r.rle["counts"]) for k in keys[1:] for r in store.frame_rows(k, size, FORWARD)
-               if r.pid // PID_BASE == prev[k]]
+        gen = [(k, pid, rle["counts"]) for k in keys
+               for pid, rle in zip(store.frame_masks(k, size, GENERATED).ids.tolist(),
+                                   store.frame_masks(k, size, GENERATED).rles) if pid // PID_BASE == k]
+        fwd = [(k, pid, rle["counts"]) for k in keys[1:]
+               for pid, rle in zip(store.frame_masks(k, size, FORWARD).ids.tolist(),
+                                   store.frame_masks(k, size, FORWARD).rles) if pid // PID_BASE == prev[k]]
     finally:
         store.close()
     match_iou = float(config.get("match_iou", 0.8))

@@ -7,7 +7,7 @@ and IoU, area and boxes are computed on the RLE directly.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -119,13 +119,18 @@ class Masks:
     """The masks of one frame: ids, RLEs and scores as parallel arrays, validated once.
 
     `ids` are whatever the producer calls its masks (provisional ids inside the engine, seed ids
-    in a propagator, final track ids in an export). Areas and boxes derive from the RLEs.
+    in a propagator, final track ids in an export). `data` holds further per-mask fields as
+    parallel arrays, e.g. `direction` (how the engine got the mask) or `pid` (the provisional id
+    of a final track's mask), as supervision's `Detections.data` does. Areas and boxes derive from
+    the RLEs, computed once; a reader that already knows the areas (the store) passes them.
     """
 
     size: tuple[int, int]
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     rles: list = field(default_factory=list)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    data: dict = field(default_factory=dict)
+    known_areas: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
@@ -135,14 +140,25 @@ class Masks:
         n = len(self.rles)
         if len(self.ids) != n or len(self.scores) != n:
             raise ValueError(f"Masks: {len(self.ids)} ids, {n} rles, {len(self.scores)} scores")
+        data = {str(k): np.asarray(v).reshape(-1) for k, v in self.data.items()}
+        for k, v in data.items():
+            if len(v) != n:
+                raise ValueError(f"Masks: data[{k!r}] has {len(v)} values for {n} masks")
+        object.__setattr__(self, "data", data)
+        if self.known_areas is not None:
+            known = np.asarray(self.known_areas, np.int64).reshape(-1)
+            if len(known) != n:
+                raise ValueError(f"Masks: {len(known)} known areas for {n} masks")
+            object.__setattr__(self, "known_areas", known)
         for r in self.rles:
             if tuple(r["size"]) != self.size:
                 raise ValueError(f"Masks: an RLE of size {r['size']} in a frame of size {self.size}")
 
     # construction -------------------------------------------------------------------------
     @classmethod
-    def empty(cls, size: tuple[int, int]) -> "Masks":
-        return cls(size=size)
+    def empty(cls, size: tuple[int, int], **data: np.dtype) -> "Masks":
+        """No masks; `data` names the per-mask fields (and their dtypes) the empty set still carries."""
+        return cls(size=size, data={k: np.zeros(0, dtype) for k, dtype in data.items()})
 
     @classmethod
     def from_dense(cls, dense: np.ndarray, ids: Iterable[int], scores: Iterable[float] | None = None) -> "Masks":
@@ -153,33 +169,65 @@ class Masks:
 
     @staticmethod
     def concat(parts: Sequence["Masks"], size: tuple[int, int] | None = None) -> "Masks":
+        """One frame's masks from several sets; they must carry the same data fields."""
         parts = list(parts)
         if not parts:
             if size is None:
                 raise ValueError("concat of nothing needs size")
             return Masks.empty(size)
+        keys = set(parts[0].data)
+        if any(set(p.data) != keys for p in parts):
+            raise ValueError(f"Masks.concat: data fields differ ({[sorted(p.data) for p in parts]})")
+        known = None
+        if all(p.known_areas is not None or "_areas" in p.__dict__ for p in parts):
+            known = np.concatenate([p.areas for p in parts])
         return Masks(size=parts[0].size,
                      ids=np.concatenate([p.ids for p in parts]),
                      rles=[r for p in parts for r in p.rles],
-                     scores=np.concatenate([p.scores for p in parts]))
+                     scores=np.concatenate([p.scores for p in parts]),
+                     data={k: np.concatenate([p.data[k] for p in parts]) for k in parts[0].data},
+                     known_areas=known)
+
+    def with_data(self, **fields: np.ndarray | Sequence) -> "Masks":
+        """The same masks with these per-mask fields added or replaced."""
+        return replace(self, data={**self.data, **fields}, known_areas=self._cached_areas())
+
+    def with_ids(self, ids: np.ndarray | Sequence[int]) -> "Masks":
+        return replace(self, ids=ids, known_areas=self._cached_areas())
 
     # access -------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.rles)
 
+    def _cached_areas(self) -> np.ndarray | None:
+        return self.known_areas if self.known_areas is not None else self.__dict__.get("_areas")
+
     @property
     def areas(self) -> np.ndarray:
-        return areas(self.rles)
+        """Pixels per mask (int64), computed once."""
+        cached = self._cached_areas()
+        if cached is None:
+            cached = areas(self.rles)
+            object.__setattr__(self, "_areas", cached)
+        return cached
 
     @property
     def boxes(self) -> np.ndarray:
-        return boxes(self.rles)
+        """x, y, w, h per mask, computed once."""
+        cached = self.__dict__.get("_boxes")
+        if cached is None:
+            cached = boxes(self.rles)
+            object.__setattr__(self, "_boxes", cached)
+        return cached
 
     def select(self, keep: np.ndarray | Sequence[int] | Sequence[bool]) -> "Masks":
-        """Subset by a boolean mask or by indices, order as given."""
+        """Subset by a boolean mask or by indices, order as given; data fields go along."""
         keep = np.asarray(keep)
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep.astype(np.int64).reshape(-1)
-        return Masks(size=self.size, ids=self.ids[idx], rles=[self.rles[i] for i in idx], scores=self.scores[idx])
+        cached = self._cached_areas()
+        return Masks(size=self.size, ids=self.ids[idx], rles=[self.rles[i] for i in idx], scores=self.scores[idx],
+                     data={k: v[idx] for k, v in self.data.items()},
+                     known_areas=None if cached is None else cached[idx])
 
     def to_dense(self) -> np.ndarray:
         return decode(self.rles, self.size)

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from everymask.masks import encode, rle_to_json
+from everymask.masks import Masks, encode, rle_to_json
 from everymask.store import RunStore
-from everymask.store.sqlite_store import MaskRow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import identity  # noqa: E402
@@ -86,7 +85,7 @@ def test_refind_one_to_one():
     assert res["rate"] == {0.8: pytest.approx(1 / 3), 0.5: pytest.approx(2 / 3)}
 
 
-def make_run(tmp_path: Path, tracks: list[dict], rows: list[MaskRow], num_frames: int = 10) -> Path:
+def make_run(tmp_path: Path, tracks: list[dict], rows: list[tuple[int, Masks]], num_frames: int = 10) -> Path:
     run = tmp_path / "run"
     run.mkdir()
     store = RunStore.open(run)
@@ -97,8 +96,9 @@ def make_run(tmp_path: Path, tracks: list[dict], rows: list[MaskRow], num_frames
     return run
 
 
-def row(frame: int, pid: int, direction: int, m: np.ndarray) -> MaskRow:
-    return MaskRow(frame, pid, direction, int(m.sum()), 1.0, rle(m))
+def row(frame: int, pid: int, direction: int, m: np.ndarray) -> tuple[int, Masks]:
+    """(frame, one mask) as a unit commits it."""
+    return frame, Masks(size=m.shape, ids=[pid], rles=[rle(m)], scores=[1.0], data={"direction": [direction]})
 
 
 def test_store_refind_reads_only_generated_masks_carried_one_key_frame(tmp_path):

@@ -76,3 +76,34 @@ def test_masks_select_concat_dense():
     both = Masks.concat([sub, m.select([1])])
     assert both.ids.tolist() == [9, 7, 8] and both.areas.tolist() == [5, 5, 5]
     assert len(Masks.empty((4, 5))) == 0 and Masks.empty((4, 5)).to_dense().shape == (0, 4, 5)
+
+
+def test_data_fields_travel_with_select_and_concat():
+    dense = np.zeros((3, 5, 6), bool)
+    dense[0, :2, :2] = dense[1, 2:, 3:] = dense[2, 1:4, 1:4] = True
+    m = Masks.from_dense(dense, ids=[7, 8, 9]).with_data(direction=[0, 1, -1], pid=[70, 80, 90])
+    sub = m.select([2, 0])
+    assert sub.ids.tolist() == [9, 7] and sub.data["direction"].tolist() == [-1, 0]
+    assert sub.data["pid"].tolist() == [90, 70] and sub.areas.tolist() == [9, 4]
+    both = Masks.concat([sub, m.select(np.array([False, True, False]))])
+    assert both.ids.tolist() == [9, 7, 8] and both.data["direction"].tolist() == [-1, 0, 1]
+    assert both.areas.tolist() == [9, 4, 9]
+    with pytest.raises(ValueError, match="data fields differ"):
+        Masks.concat([m, Masks.from_dense(dense, ids=[1, 2, 3])])
+    with pytest.raises(ValueError, match=r"data\['pid'\] has 2 values for 3 masks"):
+        m.with_data(pid=[1, 2])
+    empty = Masks.empty((5, 6), direction=np.int64)
+    assert len(empty) == 0 and empty.data["direction"].dtype == np.int64
+
+
+def test_known_areas_are_trusted_and_computed_areas_kept():
+    dense = np.zeros((2, 4, 4), bool)
+    dense[0, :2] = dense[1, :, :1] = True
+    m = Masks.from_dense(dense, ids=[1, 2])
+    first = m.areas
+    assert first.tolist() == [8, 4] and m.areas is first          # computed once
+    assert np.shares_memory(m.with_ids([5, 6]).areas, first)        # relabelling keeps them
+    stored = Masks(size=(4, 4), ids=[1, 2], rles=m.rles, scores=[1, 1], known_areas=[8, 4])
+    assert stored.areas.tolist() == [8, 4] and stored.select([1]).areas.tolist() == [4]
+    with pytest.raises(ValueError, match="1 known areas for 2 masks"):
+        Masks(size=(4, 4), ids=[1, 2], rles=m.rles, scores=[1, 1], known_areas=[8])

@@ -200,18 +200,6 @@ def test_bad_checkpoints_are_one_line_errors(models, tmp_path) -> None:
         load_backend(RunConfig(backend="sam2", checkpoint=str(tiny_test)), CPU)
 
 
-def test_device_choice() -> None:
-    from everymask.backends.sam.models import pick_device
-
-    assert pick_device("cpu").type == "cpu"
-    assert pick_device("auto").type in ("cpu", "cuda", "mps")
-    if not torch.cuda.is_available():
-        with pytest.raises(EverymaskError, match="--device cuda"):
-            pick_device("cuda")
-    with pytest.raises(EverymaskError, match="invalid"):
-        pick_device("tpu")
-
-
 def test_models_listing(models, monkeypatch) -> None:
     from everymask.models_cli import format_models, list_models
 

@@ -3,16 +3,27 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from everymask.masks import encode
-from everymask.store import BACKWARD, FORWARD, GENERATED, MaskRow, RunStore
+from everymask.masks import Masks, encode
+from everymask.store import BACKWARD, FORWARD, GENERATED, RunStore
 
 SIZE = (6, 7)
 
 
+def one_mask(frame: int, pid: int, direction: int, mask: np.ndarray, score: float = 0.5) -> tuple[int, Masks]:
+    """(frame, masks) with one mask, as a unit commits them."""
+    return frame, Masks(size=mask.shape, ids=[pid], rles=encode(mask), scores=[score],
+                        data={"direction": [direction]})
+
+
 def row(frame, pid, direction, seed):
-    m = np.random.default_rng(seed).random(SIZE) > 0.5
-    rle = encode(m)[0]
-    return MaskRow(frame, pid, direction, int(m.sum()), 0.5, rle)
+    return one_mask(frame, pid, direction, np.random.default_rng(seed).random(SIZE) > 0.5)
+
+
+def stored(store: RunStore, frame: int, size=SIZE) -> dict:
+    """(frame, pid) -> (RLE counts, direction, area) of the stored masks of one frame."""
+    m = store.frame_masks(frame, size)
+    return {(frame, int(p)): (r["counts"], int(d), int(a))
+            for p, r, d, a in zip(m.ids, m.rles, m.data["direction"], m.areas)}
 
 
 units = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3), st.sampled_from([GENERATED, FORWARD, BACKWARD])),
@@ -28,17 +39,17 @@ def test_store_reopened_after_random_units_holds_exactly_them(tmp_path_factory, 
     seen = set()
     for n, unit in enumerate(unit_list):
         rows = [row(f, p + 10 * n, dirn, 100 * n + f) for f, p, dirn in unit if (f, p + 10 * n) not in seen]
-        seen |= {(r.frame, r.pid) for r in rows}
+        pids = [int(m.ids[0]) for _, m in rows]
+        seen |= {(f, int(m.ids[0])) for f, m in rows}
         store.commit_unit(f"u{n}", "propagate", len(rows), 0.1, rows, [(9 - n, n, 0.9, 0, 1, "match")] * (n % 2),
-                          {r.pid: np.full(4, n + 1, np.float32) / 2 for r in rows})
-        expected.update({(r.frame, r.pid): r for r in rows})
-        want_vector.update({r.pid: (n + 1) / 2 for r in rows})
+                          {p: np.full(4, n + 1, np.float32) / 2 for p in pids})
+        expected.update({(f, int(m.ids[0])): (m.rles[0]["counts"], int(m.data["direction"][0]), int(m.areas[0]))
+                         for f, m in rows})
+        want_vector.update({p: (n + 1) / 2 for p in pids})
     store.close()
     store = RunStore.open(d, readonly=True)
-    got = {(r.frame, r.pid): r for f in range(6) for r in store.frame_rows(f, SIZE)}
-    assert got.keys() == expected.keys()
-    for k, r in got.items():
-        assert r.rle["counts"] == expected[k].rle["counts"] and r.direction == expected[k].direction
+    got = {k: v for f in range(6) for k, v in stored(store, f).items()}
+    assert got == expected
     assert set(store.done_units()) == {f"u{n}" for n in range(len(unit_list))}
     # merges come back in the order they were committed (finalize replays them so), not sorted
     assert store.merges() == [(9 - n, n, 0.9) for n in range(len(unit_list)) if n % 2]
@@ -56,7 +67,7 @@ def test_a_failed_unit_leaves_nothing(tmp_path):
     except Exception:
         pass
     assert store.done_units() == {"a": 1}
-    assert [r.pid for r in store.frame_rows(1, SIZE)] == []
+    assert stored(store, 1) == {}
     store.close()
 
 
@@ -66,11 +77,12 @@ def test_counts_are_stored_deflated_and_read_back_exactly(tmp_path):
     big[20:120, 30:150] = np.random.default_rng(0).random((100, 120)) > 0.3  # ragged: a long RLE
     rle = encode(big)[0]
     store = RunStore.open(tmp_path)
-    store.commit_unit("a", "generate", 1, 0.1, [MaskRow(0, 1, GENERATED, int(big.sum()), 0.5, rle)])
+    store.commit_unit("a", "generate", 1, 0.1, [one_mask(0, 1, GENERATED, big)])
     stored = bytes(store.db.execute("SELECT rle FROM masks").fetchone()[0])
     assert stored == pack_counts(rle["counts"]) and len(stored) < 0.7 * len(rle["counts"])
     assert unpack_counts(stored) == rle["counts"]
-    assert store.frame_rows(0, (144, 176))[0].rle == {"size": [144, 176], "counts": rle["counts"]}
+    back = store.frame_masks(0, (144, 176))
+    assert back.rles == [{"size": [144, 176], "counts": rle["counts"]}] and back.areas.tolist() == [int(big.sum())]
     store.close()
 
 
@@ -85,10 +97,10 @@ def test_rows_of_a_few_kb_use_no_overflow_pages(tmp_path):
     store = RunStore.open(tmp_path)
     masks = np.zeros((8, 144, 176), bool)
     masks[:, 20:120, 30:130] = rng.random((8, 100, 100)) > 0.5
-    rows = [MaskRow(f, 1, GENERATED, 0, 0.5, encode(m)[0]) for f, m in enumerate(masks)]
-    assert all(1500 < len(pack_counts(r.rle["counts"])) < 4000 for r in rows)  # noise: between 1 KB and a page
+    rows = [one_mask(f, 1, GENERATED, m) for f, m in enumerate(masks)]
+    assert all(1500 < len(pack_counts(m.rles[0]["counts"])) < 4000 for _, m in rows)  # noise: between 1 KB and a page
     store.commit_unit("a", "generate", 8, 0.1, rows)
-    store.write_tracks(((1, r.frame, 0, r.rle["counts"]) for r in rows), lambda: [], {})
+    store.write_tracks(((1, f, 0, m.rles[0]["counts"]) for f, m in rows), lambda: [], {})
     try:
         pages = dict(store.db.execute("SELECT pagetype, COUNT(*) FROM dbstat WHERE name IN ('masks', 'track_masks') "
                                       "GROUP BY pagetype"))

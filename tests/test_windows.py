@@ -1,6 +1,7 @@
 """Windows of key frames run in this process and stitched: exact against the whole-video run."""
 import json
 
+import numpy as np
 import pytest
 
 import everymask
@@ -9,6 +10,7 @@ from everymask.config import RunConfig, RuntimeOptions
 from everymask.engine.schedule import key_frames
 from everymask.engine.windows import Window, WindowResult, cut_windows
 from everymask.errors import EverymaskError
+from everymask.masks import Masks, encode
 
 from replay_scenes import BlankSource, box
 
@@ -48,11 +50,19 @@ def test_cut_windows_share_their_boundary_key_frame():
 
 
 def test_window_result_round_trips_as_plain_data():
-    r = WindowResult(1, 10, 20, {1000000: {1000000: 0.9}}, [(10, 1000000, 1000000, 0, 5, b"abc")], 1.5,
-                     {"propagate": 1.0}, 4, "w")
+    mask = np.zeros((4, 6), bool)
+    mask[1:3, 2:5] = True
+    frame = Masks(size=(4, 6), ids=[1000000], rles=encode(mask), scores=[1.0],
+                  data={"pid": [1000001], "direction": [1]})
+    r = WindowResult(1, 10, 20, {1000000: {1000000: 0.9}}, [(10, frame)], 1.5, {"propagate": 1.0}, 4, "w")
     plain = r.to_plain()
+    assert plain["masks"] == [(10, 1000000, 1000001, 1, 6, encode(mask)[0]["counts"])]
     assert json.loads(json.dumps({k: v for k, v in plain.items() if k != "masks"}))  # builtins only
-    assert WindowResult.from_plain(plain) == r
+    back = WindowResult.from_plain(plain)
+    assert back.to_plain() == plain
+    (t, m), = back.frames
+    assert t == 10 and m.size == (4, 6) and m.ids.tolist() == [1000000] and m.areas.tolist() == [6]
+    assert m.data["pid"].tolist() == [1000001] and m.data["direction"].tolist() == [1]
 
 
 SCENES = {

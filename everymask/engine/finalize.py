@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..config import RunConfig
-from ..masks import boxes, union_area
+from ..masks import Masks, union_area
 from ..store import GENERATED, RunStore, TrackRow
 from .associate import pick_representatives
 from .copies import copy_pairs
@@ -30,28 +30,8 @@ from .hierarchy import PartOfCounter
 from .reid import CameraPath, TrackEnds, reid_links
 from .runner import track_graph
 from .schedule import PID_BASE
+from .track_score import score_tracks
 from .track_graph import TrackGraph
-
-
-@dataclass
-class FrameRows:
-    """The stored masks of one frame as parallel arrays. `groups`: each mask's node in the identity
-    graph (its provisional id; a stitched window track when windows are stitched)."""
-
-    groups: np.ndarray
-    pids: np.ndarray
-    directions: np.ndarray
-    areas: np.ndarray
-    counts: list
-
-    def select(self, keep: np.ndarray) -> "FrameRows":
-        return FrameRows(self.groups[keep], self.pids[keep], self.directions[keep], self.areas[keep],
-                         [self.counts[i] for i in keep.tolist()])
-
-
-def empty_rows() -> FrameRows:
-    z = np.zeros(0, np.int64)
-    return FrameRows(z, z, z, z, [])
 
 
 @dataclass
@@ -71,13 +51,10 @@ def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[in
         graph.add(pid)
     graph.replay(store.merges())
 
-    def frame_rows(frame: int) -> FrameRows:
-        rows = [r for r in store.frame_rows(frame, size) if r.pid in gen_scores]
-        if not rows:
-            return empty_rows()
-        pids = np.array([r.pid for r in rows], np.int64)
-        return FrameRows(pids, pids, np.array([r.direction for r in rows], np.int64),
-                         np.array([r.area for r in rows], np.int64), [r.rle["counts"] for r in rows])
+    def frame_masks(frame: int) -> Masks:
+        masks = store.frame_masks(frame, size)
+        masks = masks.select(np.array([p in gen_scores for p in masks.ids.tolist()], bool))
+        return masks.with_data(pid=masks.ids)
 
     scores: dict[int, list[float]] = {}
 
@@ -87,24 +64,25 @@ def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[in
                 scores.setdefault(graph.find(pid), []).append(score)
         return float(np.mean(scores.get(root, [0.0])))
 
-    return write_final_tracks(store, config, num_frames, size, fps, frame_rows, graph, score_of,
+    return write_final_tracks(store, config, num_frames, size, fps, frame_masks, graph, score_of,
                               roots_of=lambda track_of: {tid: root for root, tid in track_of.items()},
                               descriptors_of=store.descriptors)
 
 
 def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
-                       frame_rows: Callable[[int], FrameRows], graph: TrackGraph,
+                       frame_masks: Callable[[int], Masks], graph: TrackGraph,
                        score_of: Callable[[int], float], roots_of: Callable[[dict[int, int]], dict[int, int]],
                        descriptors_of: Callable[[list[int]], dict[int, np.ndarray]] = lambda pids: {}) -> int:
     """Resolve identities over `graph` (passes 1-2), number and write the tracks (3-4); returns their count.
 
+    `frame_masks(frame)`: the frame's stored masks, ids = nodes of `graph`, `data` pid and direction.
     Used by `finalize` (nodes are provisional ids) and by the windowed executors' stitching (nodes
     are stitched window tracks), so both resolve copies, re-identify, number tracks, drop small
     ones and compute the part-of hierarchy and coverage the same way.
     """
     identity = _IdentityPass(graph, config.copy_iou, size, num_frames)
     for frame in range(num_frames):
-        identity.add_frame(frame, frame_rows(frame))
+        identity.add_frame(frame, frame_masks(frame))
     ended = identity.ended_members()
     links = reid_links(identity.ends, identity.camera,
                        descriptors_of(identity.key_pids()) if config.reid_seconds > 0 else {},
@@ -118,32 +96,32 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
     guarded: dict[int, np.ndarray] = {}          # frame -> representatives kept after the copy guard
     dropped = [0]
 
-    def final_rows(frame: int) -> tuple[FrameRows, np.ndarray]:
-        """One representative mask per final track, copies of an older track's mask dropped."""
-        rows = frame_rows(frame)
-        if not len(rows.groups):
-            return rows, rows.groups
-        alive = np.array([ended.get(int(g), num_frames) > frame for g in rows.groups.tolist()], bool)
-        rows = rows.select(np.flatnonzero(alive))
-        roots = np.array([graph.find(int(g)) for g in rows.groups.tolist()], np.int64)
-        keep = pick_representatives(rows.pids, rows.directions, roots, rows.pids // PID_BASE, frame)
-        rows, roots = rows.select(keep), roots[keep]
+    def final_masks(frame: int) -> tuple[Masks, np.ndarray]:
+        """One representative mask per final track, copies of an older track's mask dropped; and their roots."""
+        masks = frame_masks(frame)
+        if not len(masks):
+            return masks, masks.ids
+        alive = np.array([ended.get(g, num_frames) > frame for g in masks.ids.tolist()], bool)
+        masks = masks.select(alive)
+        roots = np.array([graph.find(g) for g in masks.ids.tolist()], np.int64)
+        pids = masks.data["pid"]
+        keep = pick_representatives(pids, masks.data["direction"], roots, pids // PID_BASE, frame)
+        masks, roots = masks.select(keep), roots[keep]
         if frame not in guarded:
-            rles = [{"size": list(size), "counts": c} for c in rows.counts]
             drop = set()
-            for i, j, _ in copy_pairs(rles, rows.areas, config.copy_iou):
+            for i, j, _ in copy_pairs(masks.rles, masks.areas, config.copy_iou):
                 if i in drop or j in drop:
                     continue
                 drop.add(max((i, j), key=lambda n: (first_seen.get(int(roots[n]), frame), int(roots[n]))))
             guarded[frame] = np.array(sorted(set(range(len(roots))) - drop), np.int64)
             dropped[0] += len(drop)
         keep = guarded[frame]
-        return rows.select(keep), roots[keep]
+        return masks.select(keep), roots[keep]
 
     extents: dict[int, _Extent] = {}
     for frame in range(num_frames):
-        rows, roots = final_rows(frame)
-        for area, g in zip(rows.areas.tolist(), roots.tolist()):
+        masks, roots = final_masks(frame)
+        for area, g in zip(masks.areas.tolist(), roots.tolist()):
             e = extents.get(g)
             if e is None:
                 e = extents[g] = _Extent(frame, frame)
@@ -160,15 +138,15 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
 
     def track_mask_rows() -> Iterator[tuple[int, int, int, bytes]]:
         for frame in range(num_frames):
-            rows, roots = final_rows(frame)
+            masks, roots = final_masks(frame)
             tids, rles, areas = [], [], []
-            for area, counts, g in zip(rows.areas.tolist(), rows.counts, roots.tolist()):
+            for area, rle, g in zip(masks.areas.tolist(), masks.rles, roots.tolist()):
                 tid = track_of.get(g)
                 if tid is not None:
                     tids.append(tid)
-                    rles.append({"size": list(size), "counts": counts})
+                    rles.append(rle)
                     areas.append(area)
-                    yield tid, frame, area, counts
+                    yield tid, frame, area, rle["counts"]
             hierarchy.add_frame(frame, tids, rles, np.asarray(areas))
             coverage[frame] = union_area(rles) / (size[0] * size[1])
 
@@ -181,6 +159,7 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
         return out
 
     store.write_tracks(track_mask_rows(), tracks, roots_of(track_of))
+    score_tracks(store, num_frames, size, config.step)  # issue 14: scores that rank (engine/track_score.py)
     store.update_state(coverage=[round(float(c), 4) for c in coverage],
                        identity={"copy_joins": identity.joins, "copy_ends": identity.ends_count,
                                  "reidentified": int(reidentified), "copies_dropped": dropped[0]})
@@ -197,17 +176,18 @@ class _IdentityPass:
         self.camera = CameraPath(num_frames)
         self.joins = self.ends_count = 0
 
-    def add_frame(self, frame: int, rows: FrameRows) -> None:
-        if not len(rows.groups):
+    def add_frame(self, frame: int, masks: Masks) -> None:
+        if not len(masks):
             return
         graph = self.graph
-        roots = np.array([graph.find(int(g)) for g in rows.groups.tolist()], np.int64)
+        roots = np.array([graph.find(g) for g in masks.ids.tolist()], np.int64)
         alive = np.array([int(r) not in self.ended for r in roots.tolist()], bool)
-        rows, roots = rows.select(np.flatnonzero(alive)), roots[alive]
-        rows = rows.select(pick_representatives(rows.pids, rows.directions, roots, rows.pids // PID_BASE, frame))
-        rles = [{"size": list(self.size), "counts": c} for c in rows.counts]
-        for i, j, _ in copy_pairs(rles, rows.areas, self.copy_iou):
-            ri, rj = graph.find(int(rows.groups[i])), graph.find(int(rows.groups[j]))
+        masks, roots = masks.select(alive), roots[alive]
+        pids = masks.data["pid"]
+        masks = masks.select(pick_representatives(pids, masks.data["direction"], roots, pids // PID_BASE, frame))
+        pids, directions, areas = masks.data["pid"], masks.data["direction"], masks.areas
+        for i, j, _ in copy_pairs(masks.rles, areas, self.copy_iou):
+            ri, rj = graph.find(int(masks.ids[i])), graph.find(int(masks.ids[j]))
             if ri == rj or ri in self.ended or rj in self.ended:
                 continue
             if graph.join(ri, rj):
@@ -220,16 +200,18 @@ class _IdentityPass:
                 younger = max((ri, rj), key=lambda r: (self.ends[r].first if r in self.ends else frame, r))
                 self.ended[younger] = frame
                 self.ends_count += 1
-        box = boxes(rles)
+        box = masks.boxes
         centres: dict[int, tuple[float, float, float]] = {}
-        for n, g in enumerate(rows.groups.tolist()):
+        for n, g in enumerate(masks.ids.tolist()):
             root = graph.find(g)
             if root in self.ended:
                 continue
-            key = int(rows.pids[n]) if rows.directions[n] == GENERATED else None
-            self._absorb(root, TrackEnds(frame, frame, box[n], box[n], rles[n], rles[n], float(rows.areas[n]), 1,
-                                         key, key))
-            centres[root] = (box[n][0] + box[n][2] / 2, box[n][1] + box[n][3] / 2, float(np.sqrt(rows.areas[n])))
+            key = int(pids[n]) if directions[n] == GENERATED else None
+            rle = masks.rles[n]
+            cx, cy = float(box[n][0] + box[n][2] / 2), float(box[n][1] + box[n][3] / 2)
+            self._absorb(root, TrackEnds(frame, frame, box[n], box[n], rle, rle, float(areas[n]), 1, key, key,
+                                         [(frame, cx, cy)]))
+            centres[root] = (cx, cy, float(np.sqrt(areas[n])))
         self.camera.add_frame(frame, centres)
 
     def _absorb(self, root: int, part: TrackEnds) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from ..backends.base import Backend
 from ..config import RunConfig
 from ..masks import Masks, covering_prefix
-from ..store import BACKWARD, FORWARD, GENERATED, MaskRow, RunStore
+from ..store import BACKWARD, FORWARD, GENERATED, RunStore
 from ..timing import StageTimer
 from ..video.base import FrameSource
 from .associate import Thresholds, match_key_frame
@@ -96,15 +96,15 @@ class Runner:
                 break
 
     def _unit(self, name: str, work: Callable[[], tuple]) -> int:
-        """Run `work` -> (stage, n_out, mask rows, merges[, descriptors]) and commit it as one unit."""
+        """Run `work` -> (stage, n_out, [(frame, masks)], merges[, descriptors]) and commit it as one unit."""
         if name in self.done:
             return self.done[name]
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise BudgetReached(name)
         t0 = time.perf_counter()
-        stage, n_out, rows, merges, *descriptors = work()
+        stage, n_out, frames, merges, *descriptors = work()
         with self.timer.stage("store"):
-            self.store.commit_unit(name, stage, n_out, time.perf_counter() - t0, rows, merges, *descriptors)
+            self.store.commit_unit(name, stage, n_out, time.perf_counter() - t0, frames, merges, *descriptors)
         self.done[name] = n_out
         self.units_run += 1
         return n_out
@@ -113,9 +113,7 @@ class Runner:
     def _generate(self, k: int):
         """Generate k's masks; the forward arrivals at k (already committed) go along as the prior."""
         image = self.source.frame(k)
-        arrivals = self.store.frame_rows(k, self.size, FORWARD)
-        prior = Masks(size=self.size, ids=[a.pid for a in arrivals], rles=[a.rle for a in arrivals],
-                      scores=[a.score for a in arrivals])
+        prior = self.store.frame_masks(k, self.size, FORWARD)
         with self.timer.stage("generate"):
             masks = self.backend.generator.generate(k, image, prior)
         with self.timer.stage("associate"):
@@ -125,75 +123,79 @@ class Runner:
             if self.config.coverage_target < 1.0:
                 keep = keep[: covering_prefix([masks.rles[i] for i in keep], self.config.coverage_target,
                                               self.frame_px)]
-            rows = [MaskRow(k, pid_of(k, j), GENERATED, int(areas[i]), float(masks.scores[i]), masks.rles[i])
-                    for j, i in enumerate(keep)]
+            kept = masks.select(keep)
+            kept = Masks(size=self.size, ids=[pid_of(k, j) for j in range(len(kept))], rles=kept.rles,
+                         scores=kept.scores, data={"direction": np.full(len(kept), GENERATED)},
+                         known_areas=kept.areas)
         descriptors = {}
-        if self.backend.describer is not None and rows:
+        if self.backend.describer is not None and len(kept):
             with self.timer.stage("describe"):
                 vectors = self.backend.describer.describe(k, image, masks.select(keep))
-            descriptors = {r.pid: v for r, v in zip(rows, vectors)}
-        return "generate", len(rows), rows, [], descriptors
+            descriptors = dict(zip(kept.ids.tolist(), vectors))
+        return "generate", len(kept), [(k, kept)], [], descriptors
 
     def _forward(self, i: int):
         """Match forward arrivals at k_i, then carry k_i's masks and the unmatched ones to k_{i+1}."""
         k = self.keys[i]
         with self.timer.stage("associate"):
-            generated = self.store.frame_rows(k, self.size, GENERATED)
-            arrivals = self.store.frame_rows(k, self.size, FORWARD)
+            generated = self.store.frame_masks(k, self.size, GENERATED)
+            arrivals = self.store.frame_masks(k, self.size, FORWARD)
             carried, merges = self._match(k, FORWARD, arrivals, generated)
         if i + 1 >= len(self.keys):             # the last key frame: only a halo goes on
-            if self.carry_after is None or not carried:
+            if self.carry_after is None or not len(carried):
                 return "associate", 0, [], merges
             return "propagate", 0, self._propagate(k, self.carry_after, carried, FORWARD), merges
-        seeds = generated + carried
-        if not seeds:
+        seeds = Masks.concat([generated, carried])
+        if not len(seeds):
             return "associate", 0, [], merges
-        rows = self._propagate(k, self.keys[i + 1], seeds, FORWARD)
-        return "propagate", sum(r.frame == self.keys[i + 1] for r in rows), rows, merges
+        frames = self._propagate(k, self.keys[i + 1], seeds, FORWARD)
+        return "propagate", _arrived(frames, self.keys[i + 1]), frames, merges
 
     def _backward(self, j: int, origin: int):
         """Carry origin's masks that arrived unmatched at k_j (or k_j's own, if k_j is the origin) back."""
         k = self.keys[j]
         with self.timer.stage("associate"):
-            generated = self.store.frame_rows(k, self.size, GENERATED)
+            generated = self.store.frame_masks(k, self.size, GENERATED)
             if k == origin:
                 seeds, merges = generated, []
             else:
-                arrivals = self.store.frame_rows(k, self.size, BACKWARD,
-                                                 pid_range=(origin * PID_BASE, (origin + 1) * PID_BASE))
+                arrivals = self.store.frame_masks(k, self.size, BACKWARD,
+                                                  pid_range=(origin * PID_BASE, (origin + 1) * PID_BASE))
                 seeds, merges = self._match(k, BACKWARD, arrivals, generated)
         if j == 0:                              # the first key frame: only a halo goes on
-            if self.carry_before is None or k == origin or not seeds:
+            if self.carry_before is None or k == origin or not len(seeds):
                 return "associate", 0, [], merges
             return "propagate", 0, self._propagate(k, self.carry_before, seeds, BACKWARD), merges
-        if not seeds:
+        if not len(seeds):
             return "associate", 0, [], merges
-        rows = self._propagate(k, self.keys[j - 1], seeds, BACKWARD)
-        return "propagate", sum(r.frame == self.keys[j - 1] for r in rows), rows, merges
+        frames = self._propagate(k, self.keys[j - 1], seeds, BACKWARD)
+        return "propagate", _arrived(frames, self.keys[j - 1]), frames, merges
 
-    def _match(self, k: int, direction: int, arrivals: list[MaskRow], generated: list[MaskRow]):
+    def _match(self, k: int, direction: int, arrivals: Masks, generated: Masks) -> tuple[Masks, list[tuple]]:
         """Associate arrivals at key frame k (engine/associate.py) -> (arrivals that go on, merge rows).
 
         The joins are made in the runner's track graph as they are decided, so the next unit sees
         them, and committed in that order, so finalize rebuilds the same graph.
         """
-        decided = match_key_frame([a.pid for a in arrivals], [a.rle for a in arrivals],
-                                  [g.pid for g in generated], [g.rle for g in generated], k, self.graph,
-                                  self.thresholds)
+        decided = match_key_frame(arrivals.ids.tolist(), arrivals.rles, generated.ids.tolist(), generated.rles, k,
+                                  self.graph, self.thresholds)
         merges = [(a, b, iou, k, direction, kind) for a, b, iou, kind in decided.merges]
         reach = self.config.carry_keys * self.config.step
-        return [a for n, a in enumerate(arrivals)
-                if n not in decided.stops and (not reach or abs(k - origin_of(a.pid)) < reach)], merges
+        goes_on = [n not in decided.stops and (not reach or abs(k - origin_of(pid)) < reach)
+                   for n, pid in enumerate(arrivals.ids.tolist())]
+        return arrivals.select(np.array(goes_on, bool)), merges
 
-    def _propagate(self, start: int, stop: int, seeds: list[MaskRow], direction: int) -> list[MaskRow]:
-        """Propagate seeds start -> stop; a mask ends at the first frame its area is under vanish_area."""
-        seed_masks = Masks(size=self.size, ids=[s.pid for s in seeds], rles=[s.rle for s in seeds],
-                           scores=[s.score for s in seeds])
-        score_of = {s.pid: s.score for s in seeds}
+    def _propagate(self, start: int, stop: int, seeds: Masks, direction: int) -> list[tuple[int, Masks]]:
+        """Propagate seeds start -> stop -> [(frame, masks)], ids = the seeds' pids, scores the seeds'.
+
+        A mask ends at the first frame its area is under vanish_area.
+        """
+        score_of = dict(zip(seeds.ids.tolist(), seeds.scores.tolist()))
         alive = set(score_of)
         vanish_px = max(self.config.vanish_area * self.frame_px, 1.0)
-        rows: list[MaskRow] = []
-        frames = self.backend.propagator.propagate(self.source, start, stop, seed_masks)
+        out: list[tuple[int, Masks]] = []
+        frames = self.backend.propagator.propagate(self.source, start, stop,
+                                                   Masks(size=self.size, ids=seeds.ids, rles=seeds.rles, scores=seeds.scores))
         while alive:
             with self.timer.stage("propagate"):
                 item = next(frames, None)
@@ -202,16 +204,24 @@ class Runner:
             t, masks = item
             with self.timer.stage("associate"):
                 areas = masks.areas
-                present = set()
+                keep = []
                 for n, pid in enumerate(masks.ids.tolist()):
                     if pid not in alive:
                         continue
                     if areas[n] < vanish_px:
                         alive.discard(pid)
                         continue
-                    present.add(pid)
-                    rows.append(MaskRow(t, pid, direction, int(areas[n]), score_of[pid], masks.rles[n]))
-                alive &= present
+                    keep.append(n)
+                kept = masks.select(np.array(keep, np.int64))
+                alive &= set(kept.ids.tolist())
+                out.append((t, Masks(size=self.size, ids=kept.ids, rles=kept.rles,
+                                     scores=[score_of[p] for p in kept.ids.tolist()],
+                                     data={"direction": np.full(len(kept), direction)}, known_areas=kept.areas)))
         if hasattr(frames, "close"):
             frames.close()
-        return rows
+        return out
+
+
+def _arrived(frames: list[tuple[int, Masks]], key: int) -> int:
+    """How many masks a propagation brought to the key frame `key` (the unit's n_out)."""
+    return sum(len(m) for t, m in frames if t == key)

@@ -24,13 +24,14 @@ from ..config import RunConfig
 from ..store import GENERATED, RunStore
 from ..timing import StageTimer
 from .associate import Thresholds, match, resolve_ids, staged_pairs
-from .finalize import FrameRows, empty_rows, write_final_tracks
+from ..masks import Masks
+from .finalize import write_final_tracks
 from .schedule import origin_of
 from .track_graph import TrackGraph
 from .windows import Window
 
-# (window index, window-local root pid, pid, direction, area, RLE counts)
-StitchRow = tuple[int, int, int, int, int, bytes]
+# a frame's window masks (RunStore.window_frame_masks): ids = window-local roots, data window, pid, direction
+FrameMasks = Callable[[int], Masks]
 
 
 @dataclass
@@ -47,13 +48,18 @@ class Stitch:
     cut_after: dict[tuple[int, int], int]
     cut_before: dict[tuple[int, int], int]
 
-    def keeps(self, row: StitchRow, frame: int) -> bool:
-        node = (row[0], row[1])
-        return frame <= self.cut_after.get(node, frame) and frame >= self.cut_before.get(node, frame)
+    def kept(self, masks: Masks, frame: int) -> Masks:
+        """The masks of `frame` that still count: a halo track's masks past its cut are dropped."""
+        return masks.select(np.array([self.cut_before.get(node, frame) <= frame <= self.cut_after.get(node, frame)
+                                      for node in nodes_of(masks)], bool))
 
 
-def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[StitchRow]],
-                 size: tuple[int, int], thresholds: Thresholds) -> Stitch:
+def nodes_of(masks: Masks) -> list[tuple[int, int]]:
+    """(window, window-local root) of each mask: the nodes the stitcher joins."""
+    return list(zip(masks.data["window"].tolist(), masks.ids.tolist()))
+
+
+def stitch_edges(windows: Sequence[Window], frame_masks: FrameMasks, thresholds: Thresholds) -> Stitch:
     """Joins between adjacent windows, on the shared key frame and the halo key frames:
 
     - the shared key frame: all of both windows' masks there (generated masks meet, and an object
@@ -67,35 +73,35 @@ def stitch_edges(windows: Sequence[Window], frame_rows: Callable[[int], list[Sti
     def join(frame: int, left: Window, right: Window, keep_a, keep_b, halo: str = "") -> list[tuple[int, int]]:
         """Pairs of (left, right) window tracks meeting on `frame`: one to one on the shared key frame;
         on a halo key frame, the staged association of the halo's arrivals with the generated masks."""
-        rows = frame_rows(frame)
-        a = [r for r in rows if r[0] == left.index and keep_a(r)]
-        b = [r for r in rows if r[0] == right.index and keep_b(r)]
-        rles_a = [{"size": list(size), "counts": r[5]} for r in a]
-        rles_b = [{"size": list(size), "counts": r[5]} for r in b]
+        masks = frame_masks(frame)
+        a = masks.select(np.array([w == left.index and keep_a(node, d) for node, w, d in
+                                   zip(nodes_of(masks), masks.data["window"], masks.data["direction"])], bool))
+        b = masks.select(np.array([w == right.index and keep_b(node, d) for node, w, d in
+                                   zip(nodes_of(masks), masks.data["window"], masks.data["direction"])], bool))
         if halo == "after":
-            pairs = staged_pairs(rles_a, rles_b, thresholds)
+            pairs = staged_pairs(a.rles, b.rles, thresholds)
         elif halo == "before":
-            pairs = [(i, j, iou) for j, i, iou in staged_pairs(rles_b, rles_a, thresholds)]
+            pairs = [(i, j, iou) for j, i, iou in staged_pairs(b.rles, a.rles, thresholds)]
         else:
-            pairs = match(rles_a, rles_b, thresholds.match)
-        out.edges.extend(((left.index, a[i][1]), (right.index, b[j][1]), iou) for i, j, iou in pairs)
-        return [((left.index, a[i][1]), (right.index, b[j][1])) for i, j, _ in pairs]
+            pairs = match(a.rles, b.rles, thresholds.match)
+        out.edges.extend(((left.index, int(a.ids[i])), (right.index, int(b.ids[j])), iou) for i, j, iou in pairs)
+        return [((left.index, int(a.ids[i])), (right.index, int(b.ids[j]))) for i, j, _ in pairs]
 
-    def every(r: StitchRow) -> bool:
+    def every(node: tuple[int, int], direction: int) -> bool:
         return True
 
-    def generated(r: StitchRow) -> bool:
-        return r[3] == GENERATED
+    def generated(node: tuple[int, int], direction: int) -> bool:
+        return direction == GENERATED
 
     for left, right in zip(windows, windows[1:]):
         if left.last != right.first:
             continue  # not neighbours (a window is missing after a time budget)
         join(left.last, left, right, every, every)
         for h in left.after:
-            for node, _ in join(h, left, right, lambda r: (r[0], r[1]) not in out.cut_after, generated, "after"):
+            for node, _ in join(h, left, right, lambda node, d: node not in out.cut_after, generated, "after"):
                 out.cut_after[node] = h
         for h in right.before:
-            for _, node in join(h, left, right, generated, lambda r: (r[0], r[1]) not in out.cut_before, "before"):
+            for _, node in join(h, left, right, generated, lambda node, d: node not in out.cut_before, "before"):
                 out.cut_before[node] = h
     return out
 
@@ -123,7 +129,7 @@ def owned_keys(windows: Sequence[Window], window_tracks: dict[tuple[int, int], d
 
 def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
                      windows: Sequence[Window], window_tracks: dict[tuple[int, int], dict[int, float]],
-                     frame_rows: Callable[[int], list[StitchRow]], timer: StageTimer | None = None) -> int:
+                     frame_masks: FrameMasks, timer: StageTimer | None = None) -> int:
     """Write the `tracks` and `track_masks` tables from stitched windows; returns the number of tracks.
 
     `timer` gets "stitch" (the joins: the overhead of windows) and "finalize" (the passes the
@@ -131,17 +137,16 @@ def finalize_windows(store: RunStore, config: RunConfig, num_frames: int, size: 
     """
     timer = timer or StageTimer()
     with timer.stage("stitch"):
-        stitch = stitch_edges(windows, frame_rows, size, Thresholds(config.match_iou, config.second_iou,
-                                                                         config.copy_iou))
+        stitch = stitch_edges(windows, frame_masks, Thresholds(config.match_iou, config.second_iou, config.copy_iou))
         owned = owned_keys(windows, window_tracks)
         comp = components(sorted(window_tracks), stitch.edges, owned)
     with timer.stage("finalize"):
         return _write(store, config, num_frames, size, fps, window_tracks,
-                      lambda t: [r for r in frame_rows(t) if stitch.keeps(r, t)], comp, owned)
+                      lambda t: stitch.kept(frame_masks(t), t), comp, owned)
 
 
 def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
-           window_tracks: dict[tuple[int, int], dict[int, float]], frame_rows: Callable[[int], list[StitchRow]],
+           window_tracks: dict[tuple[int, int], dict[int, float]], frame_masks: FrameMasks,
            comp: dict[tuple[int, int], tuple[int, int]], owned: dict[tuple[int, int], set[int]]) -> int:
     """finalize's passes over the stitched tracks (`finalize.write_final_tracks`); the identity graph's
     nodes are the stitched tracks, numbered in the order of their keys."""
@@ -156,13 +161,12 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
     for g in range(len(keys)):
         graph.add(g)
 
-    def rows_of(frame: int) -> FrameRows:
-        rows = [r for r in frame_rows(frame) if (r[0], r[1]) in comp]
-        if not rows:
-            return empty_rows()
-        return FrameRows(np.array([index_of[comp[(r[0], r[1])]] for r in rows], np.int64),
-                         np.array([r[2] for r in rows], np.int64), np.array([r[3] for r in rows], np.int64),
-                         np.array([r[4] for r in rows], np.int64), [r[5] for r in rows])
+    def stitched_masks(frame: int) -> Masks:
+        """The frame's window masks with ids = their stitched track's node in `graph`."""
+        masks = frame_masks(frame)
+        nodes = nodes_of(masks)
+        masks = masks.select(np.array([n in comp for n in nodes], bool))
+        return masks.with_ids([index_of[comp[n]] for n in nodes if n in comp])
 
     def roots_of(track_of: dict[int, int]) -> dict[int, int]:
         roots, used = {}, set()
@@ -181,5 +185,5 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
                 scores.setdefault(graph.find(g), []).extend(gen[key].values())
         return float(np.mean(scores.get(root) or [0.0]))
 
-    return write_final_tracks(store, config, num_frames, size, fps, rows_of, graph, score_of, roots_of,
+    return write_final_tracks(store, config, num_frames, size, fps, stitched_masks, graph, score_of, roots_of,
                               descriptors_of=store.descriptors)

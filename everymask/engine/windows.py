@@ -21,6 +21,7 @@ import numpy as np
 
 from ..backends.base import Backend
 from ..config import RunConfig
+from ..masks import Masks
 from ..store import RunStore
 from ..timing import StageTimer, TimedSource
 from ..video.base import FrameSource
@@ -83,10 +84,11 @@ def cut_windows(keys: list[int], window_keys: int, halo_keys: int = 2) -> list[W
 class WindowResult:
     """A finished window as plain data.
 
-    `tracks`: window-local root pid -> {generated pid: score}. `masks`: one row per track per
-    frame, (frame, root, pid, direction, area, RLE counts), the representative the single-process
-    finalize would pick inside the window; the pid and direction travel so the stitcher can pick
-    again at the shared key frame exactly as finalize does. `descriptors`: (generated pid, float16
+    `tracks`: window-local root pid -> {generated pid: score}. `frames`: (frame, masks) with one
+    mask per track, the representative the single-process finalize would pick inside the window:
+    ids = window-local roots, `data` pid and direction, which travel so the stitcher can pick again
+    at the shared key frame exactly as finalize does. On the wire (`to_plain`) each mask is a row
+    (frame, root, pid, direction, area, RLE counts). `descriptors`: (generated pid, float16
     vector bytes) for re-identification, when the backend describes masks.
     """
 
@@ -94,7 +96,7 @@ class WindowResult:
     first: int
     last: int
     tracks: dict[int, dict[int, float]]
-    masks: list[tuple[int, int, int, int, int, bytes]]
+    frames: list[tuple[int, Masks]]
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     units: int = 0
@@ -103,16 +105,20 @@ class WindowResult:
 
     def to_plain(self) -> dict[str, Any]:
         """Only builtins: what a Ray task returns (no classes of ours cross the wire)."""
-        return {"index": self.index, "first": self.first, "last": self.last,
+        size = self.frames[0][1].size if self.frames else (0, 0)
+        return {"index": self.index, "first": self.first, "last": self.last, "size": list(size),
                 "tracks": [[root, sorted(gen.items())] for root, gen in sorted(self.tracks.items())],
-                "masks": self.masks, "seconds": self.seconds, "stage_seconds": dict(self.stage_seconds),
+                "masks": [(frame, int(root), int(pid), int(d), int(a), bytes(r["counts"]))
+                          for frame, m in self.frames
+                          for root, pid, d, a, r in zip(m.ids, m.data["pid"], m.data["direction"], m.areas, m.rles)],
+                "seconds": self.seconds, "stage_seconds": dict(self.stage_seconds),
                 "units": self.units, "worker": self.worker, "descriptors": self.descriptors}
 
     @classmethod
     def from_plain(cls, d: dict[str, Any]) -> "WindowResult":
         tracks = {int(root): {int(p): float(s) for p, s in gen} for root, gen in d["tracks"]}
-        masks = [(int(f), int(r), int(p), int(dr), int(a), bytes(c)) for f, r, p, dr, a, c in d["masks"]]
-        return cls(int(d["index"]), int(d["first"]), int(d["last"]), tracks, masks, float(d["seconds"]),
+        return cls(int(d["index"]), int(d["first"]), int(d["last"]), tracks, _frames_of_rows(d["masks"], d["size"]),
+                   float(d["seconds"]),
                    dict(d["stage_seconds"]), int(d["units"]), str(d["worker"]),
                    [(int(p), bytes(v)) for p, v in d.get("descriptors", [])])
 
@@ -137,16 +143,17 @@ def run_window(source: FrameSource, backend: Backend, config: RunConfig, window:
                                   window.after[-1] if window.after else None))
         runner.run()
         with timer.stage("window_tracks"):
-            tracks, masks = _window_tracks(store, window, source.size)
+            tracks, frames = _window_tracks(store, window, source.size)
             vectors = store.descriptors(p for gen in tracks.values() for p in gen)
     finally:
         store.close()
-    return WindowResult(window.index, window.first, window.last, tracks, masks,
+    return WindowResult(window.index, window.first, window.last, tracks, frames,
                         time.perf_counter() - t0, timer.as_dict(), runner.units_run, worker,
                         [(p, v.astype(np.float16).tobytes()) for p, v in sorted(vectors.items())])
 
 
-def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]):
+def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]
+                   ) -> tuple[dict[int, dict[int, float]], list[tuple[int, Masks]]]:
     """finalize's id resolution and per-frame representative, inside one window."""
     gen_scores = store.generated_scores()
     graph = track_graph()
@@ -155,17 +162,30 @@ def _window_tracks(store: RunStore, window: Window, size: tuple[int, int]):
     tracks: dict[int, dict[int, float]] = {}
     for pid, score in gen_scores.items():
         tracks.setdefault(root_of[pid], {})[pid] = float(score)
-    masks = []
+    frames = []
     lo = window.before[-1] if window.before else window.first
     hi = window.after[-1] if window.after else window.last
     for frame in range(lo, hi + 1):
-        rows = [r for r in store.frame_rows(frame, size) if r.pid in root_of]
-        if not rows:
+        masks = store.frame_masks(frame, size)
+        masks = masks.select(np.array([p in root_of for p in masks.ids.tolist()], bool))
+        if not len(masks):
             continue
-        pids = np.array([r.pid for r in rows], np.int64)
+        pids = masks.ids
         roots = np.array([root_of[p] for p in pids.tolist()], np.int64)
-        keep = pick_representatives(pids, np.array([r.direction for r in rows]), roots, pids // PID_BASE, frame)
-        for i in keep.tolist():
-            r = rows[i]
-            masks.append((frame, int(roots[i]), r.pid, r.direction, r.area, bytes(r.rle["counts"])))
-    return tracks, masks
+        keep = pick_representatives(pids, masks.data["direction"], roots, pids // PID_BASE, frame)
+        frames.append((frame, masks.select(keep).with_data(pid=pids[keep]).with_ids(roots[keep])))
+    return tracks, frames
+
+
+def _frames_of_rows(rows: list, size: list[int]) -> list[tuple[int, Masks]]:
+    """The wire rows (frame, root, pid, direction, area, RLE counts), frame by frame, back into masks."""
+    by_frame: dict[int, list] = {}
+    for row in rows:
+        by_frame.setdefault(int(row[0]), []).append(row)
+    h, w = int(size[0]), int(size[1])
+    return [(frame, Masks(size=(h, w), ids=[int(r[1]) for r in rs],
+                          rles=[{"size": [h, w], "counts": bytes(r[5])} for r in rs], scores=np.ones(len(rs)),
+                          data={"pid": np.array([int(r[2]) for r in rs], np.int64),
+                                "direction": np.array([int(r[3]) for r in rs], np.int64)},
+                          known_areas=[int(r[4]) for r in rs]))
+            for frame, rs in sorted(by_frame.items())]

@@ -72,7 +72,7 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
         try:
             with timer.stage("windows"):
                 for result in executor.map(todo):
-                    store.commit_window(result.index, result.first, result.last, result.tracks, result.masks,
+                    store.commit_window(result.index, result.first, result.last, result.tracks, result.frames,
                                         result.descriptors, result.units, result.seconds, result.stage_seconds,
                                         result.worker)
                     done.add(result.index)
@@ -90,7 +90,8 @@ def run_windowed(video: str | Path | FrameSource, source: FrameSource, store: Ru
     if store.state().needs_finalize(len(done), ran_now=bool(todo)):
         progress.start("finalize", 1)
         finalize_windows(store, config, len(source), source.size, float(source.fps or 30.0), finished,
-                         store.window_tracks(), store.window_frame_rows, timer)
+                         store.window_tracks(),
+                         lambda frame: store.window_frame_masks(frame, source.size), timer)
         progress.update(1, 1)
         progress.finish()
         store.update_state(finalized_at=len(done), status="complete" if complete else "partial",

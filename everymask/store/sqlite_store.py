@@ -77,18 +77,6 @@ def unpack_counts(blob: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class MaskRow:
-    """One stored mask: `pid` is the provisional id of the key-frame mask it descends from."""
-
-    frame: int
-    pid: int
-    direction: int
-    area: int
-    score: float
-    rle: RLE
-
-
-@dataclass(frozen=True)
 class TrackRow:
     track_id: int
     first: int
@@ -162,17 +150,22 @@ class RunStore:
         return dict(self.db.execute("SELECT stage, SUM(seconds) FROM units GROUP BY stage"))
 
     def commit_unit(self, name: str, stage: str, n_out: int, seconds: float,
-                    masks: Sequence[MaskRow] = (), merges: Sequence[tuple[int, int, float, int, int, str]] = (),
+                    frames: Sequence[tuple[int, Masks]] = (),
+                    merges: Sequence[tuple[int, int, float, int, int, str]] = (),
                     descriptors: dict[int, np.ndarray] | None = None) -> None:
         """Write a unit's results and mark it done, atomically.
 
-        `merges` (a, b, iou, frame, direction, kind) keep their order: finalize replays them in the
-        order they were decided. `descriptors`: pid -> appearance vector (stored as float16).
+        `frames`: (frame, masks) with ids = provisional ids and `data["direction"]` (GENERATED,
+        FORWARD or BACKWARD). `merges` (a, b, iou, frame, direction, kind) keep their order:
+        finalize replays them in the order they were decided. `descriptors`: pid -> appearance
+        vector (stored as float16).
         """
+        rows = [(frame, int(pid), int(d), int(a), float(sc), pack_counts(r["counts"]))
+                for frame, masks in frames
+                for pid, d, a, sc, r in zip(masks.ids, masks.data["direction"], masks.areas, masks.scores, masks.rles)]
         with self.db:
             self.db.executemany(
-                "INSERT INTO masks (frame, pid, direction, area, score, rle) VALUES (?, ?, ?, ?, ?, ?)",
-                [(m.frame, m.pid, m.direction, m.area, m.score, pack_counts(m.rle["counts"])) for m in masks])
+                "INSERT INTO masks (frame, pid, direction, area, score, rle) VALUES (?, ?, ?, ?, ?, ?)", rows)
             self.db.executemany("INSERT INTO merges (a, b, iou, frame, direction, kind) VALUES (?, ?, ?, ?, ?, ?)",
                                 merges)
             self.db.executemany("INSERT INTO descriptors (pid, vector) VALUES (?, ?)",
@@ -183,18 +176,21 @@ class RunStore:
                             (name, n_out, seconds, stage, time.time()))
 
     # masks --------------------------------------------------------------------------------
-    def frame_rows(self, frame: int, size: tuple[int, int], direction: int | None = None,
-                   pid_range: tuple[int, int] | None = None) -> list[MaskRow]:
-        sql, args = "SELECT frame, pid, direction, area, score, rle FROM masks WHERE frame = ?", [frame]
+    def frame_masks(self, frame: int, size: tuple[int, int], direction: int | None = None,
+                    pid_range: tuple[int, int] | None = None) -> Masks:
+        """One frame's stored masks by provisional id: ids = pids, `data["direction"]`, areas as stored."""
+        sql, args = "SELECT pid, direction, area, score, rle FROM masks WHERE frame = ?", [frame]
         if direction is not None:
             sql += " AND direction = ?"
             args.append(direction)
         if pid_range is not None:
             sql += " AND pid >= ? AND pid < ?"
             args += list(pid_range)
-        sql += " ORDER BY pid"
-        return [MaskRow(f, p, d, a, s, {"size": list(size), "counts": unpack_counts(r)})
-                for f, p, d, a, s, r in self.db.execute(sql, args)]
+        rows = self.db.execute(sql + " ORDER BY pid", args).fetchall()
+        return Masks(size=size, ids=[r[0] for r in rows],
+                     rles=[{"size": list(size), "counts": unpack_counts(r[4])} for r in rows],
+                     scores=[r[3] for r in rows], data={"direction": np.array([r[1] for r in rows], np.int64)},
+                     known_areas=[r[2] for r in rows])
 
     def merges(self) -> list[tuple[int, int, float]]:
         """Every id merge (a, b, iou) in the order the units decided them."""
@@ -215,11 +211,14 @@ class RunStore:
 
     # windows (the windowed executors) ----------------------------------------------------------
     def commit_window(self, index: int, first: int, last: int, tracks: dict[int, dict[int, float]],
-                      masks: Sequence[tuple[int, int, int, int, int, bytes]], descriptors: Sequence[tuple[int, bytes]],
+                      frames: Sequence[tuple[int, Masks]], descriptors: Sequence[tuple[int, bytes]],
                       units: int, seconds: float, stage_seconds: dict[str, float], worker: str) -> None:
-        """Write a finished window (its tracks, one mask per track per frame (frame, root, pid, direction,
-        area, RLE counts), its descriptors) and mark it done, atomically; a window already done (a
-        duplicate delivery after a retry) is ignored."""
+        """Write a finished window (its tracks; per frame one mask per track, ids = window-local roots
+        with `data` pid and direction; its descriptors) and mark it done, atomically; a window already
+        done (a duplicate delivery after a retry) is ignored."""
+        rows = [(frame, index, int(root), int(pid), int(d), int(a), pack_counts(r["counts"]))
+                for frame, m in frames
+                for root, pid, d, a, r in zip(m.ids, m.data["pid"], m.data["direction"], m.areas, m.rles)]
         with self.db:
             if self.db.execute("SELECT 1 FROM windows WHERE idx = ?", (index,)).fetchone():
                 return
@@ -227,13 +226,13 @@ class RunStore:
                                 [(index, root, json.dumps(sorted(gen.items()))) for root, gen in tracks.items()])
             self.db.executemany(
                 "INSERT INTO window_masks (frame, idx, root, pid, direction, area, rle) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(f, index, root, pid, d, a, pack_counts(c)) for f, root, pid, d, a, c in masks])
+                rows)
             # the shared key frame's masks come from both windows under one pid: the first one stays
             self.db.executemany("INSERT OR IGNORE INTO descriptors (pid, vector) VALUES (?, ?)", descriptors)
             self.db.execute(
                 "INSERT INTO windows (idx, first, last, n_tracks, n_masks, units, seconds, stage_seconds, worker, "
                 "done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (index, first, last, len(tracks), len(masks), units, seconds, json.dumps(stage_seconds), worker,
+                (index, first, last, len(tracks), len(rows), units, seconds, json.dumps(stage_seconds), worker,
                  time.time()))
 
     def done_windows(self) -> set[int]:
@@ -244,11 +243,14 @@ class RunStore:
         return {(idx, root): {int(p): float(s) for p, s in json.loads(gen)}
                 for idx, root, gen in self.db.execute("SELECT idx, root, gen FROM window_tracks")}
 
-    def window_frame_rows(self, frame: int) -> list[tuple[int, int, int, int, int, bytes]]:
-        """One frame's window masks: (window, root, pid, direction, area, RLE counts) by window and root."""
-        return [(i, r, p, d, a, unpack_counts(c)) for i, r, p, d, a, c in self.db.execute(
-            "SELECT idx, root, pid, direction, area, rle FROM window_masks WHERE frame = ? ORDER BY idx, root",
-            (frame,))]
+    def window_frame_masks(self, frame: int, size: tuple[int, int]) -> Masks:
+        """One frame's window masks by window and root: ids = window-local roots, `data` window, pid, direction."""
+        rows = self.db.execute("SELECT idx, root, pid, direction, area, rle FROM window_masks WHERE frame = ? "
+                               "ORDER BY idx, root", (frame,)).fetchall()
+        column = lambda n: np.array([r[n] for r in rows], np.int64)  # noqa: E731
+        return Masks(size=size, ids=column(1), rles=[{"size": list(size), "counts": unpack_counts(r[5])} for r in rows],
+                     scores=np.ones(len(rows), np.float32),
+                     data={"window": column(0), "pid": column(2), "direction": column(3)}, known_areas=column(4))
 
     def window_stage_seconds(self) -> dict[str, float]:
         """Worker-side seconds per stage summed over windows (CPU/GPU time, not wall time)."""
@@ -296,6 +298,12 @@ class RunStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(t.track_id, roots[t.track_id], t.first, t.last, t.num_frames, t.score, t.mean_area, t.parent)
                  for t in tracks()])
+
+    def set_track_scores(self, scores: dict[int, float]) -> None:
+        """Replace the final tracks' scores (engine/track_score.py), in one transaction."""
+        with self.db:
+            self.db.executemany("UPDATE tracks SET score = ? WHERE track_id = ?",
+                                [(float(s), int(t)) for t, s in scores.items()])
 
     def tracks(self) -> list[TrackRow]:
         return [TrackRow(*r) for r in self.db.execute(

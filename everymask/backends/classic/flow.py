@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator
 
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ...bounded_cache import BoundedCache
 from ...masks import Masks, areas
 from ...video.base import FrameSource
 from .superpixels import SuperpixelCache
@@ -46,9 +46,9 @@ class FlowCache:
         self.max_bytes, self.work_side = max_bytes, work_side
         self.max_pairs = max_pairs  # 0: bounded by bytes only
         self._dis = cv2.DISOpticalFlow_create(preset)
-        self._pairs: OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._bytes = 0
-        self._gray: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._pairs: BoundedCache[tuple[int, int], tuple[np.ndarray, np.ndarray]] = BoundedCache(
+            max_items=max_pairs or None, max_bytes=max_bytes, sizeof=lambda pair: pair[0].nbytes * 2)
+        self._gray: BoundedCache[int, np.ndarray] = BoundedCache(max_items=16)
         self._preset = preset
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[tuple[int, int], Future] = {}
@@ -80,11 +80,7 @@ class FlowCache:
     def _store(self, key: tuple[int, int], result: tuple[np.ndarray, np.ndarray, float]) -> tuple[np.ndarray, np.ndarray]:
         fwd16, bwd16, seconds = result
         pair = (fwd16, bwd16)
-        self._pairs[key] = pair
-        self._bytes += fwd16.nbytes * 2
-        while (self._bytes > self.max_bytes or 0 < self.max_pairs < len(self._pairs)) and len(self._pairs) > 1:
-            _, old = self._pairs.popitem(last=False)
-            self._bytes -= old[0].nbytes * 2
+        self._pairs.put(key, pair)
         self.computed += 1
         self.seconds += seconds
         return pair
@@ -104,9 +100,7 @@ class FlowCache:
             if f < 1.0:
                 img = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
             g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-            self._gray[i] = g
-            while len(self._gray) > 16:
-                self._gray.popitem(last=False)
+            self._gray.put(i, g)
         return g
 
     def flow(self, source: FrameSource, src: int, dst: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +113,6 @@ class FlowCache:
                 self._dis, self._frame(source, key[0]), self._frame(source, key[1]))
             pair = self._store(key, result)
         else:
-            self._pairs.move_to_end(key)
             self.hits += 1
         fwd, bwd = (f.astype(np.float32) for f in pair)
         if fwd.shape[:2] != tuple(size):

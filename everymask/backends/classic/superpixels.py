@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from skimage.segmentation import felzenszwalb
+
+from ...bounded_cache import BoundedCache
 
 
 @dataclass
@@ -60,7 +61,7 @@ class SuperpixelCache:
 
     def __init__(self, capacity: int = 24, work_side: int = 640) -> None:
         self.capacity, self.work_side = capacity, work_side
-        self._items: OrderedDict[int, tuple[bytes, Superpixels]] = OrderedDict()
+        self._items: BoundedCache[int, tuple[bytes, Superpixels]] = BoundedCache(max_items=capacity)
         self.computed = self.hits = 0
         self.seconds = 0.0
 
@@ -68,14 +69,11 @@ class SuperpixelCache:
         key = hashlib.blake2b(np.ascontiguousarray(image[::7, ::5]).tobytes(), digest_size=8).digest()
         item = self._items.get(index)
         if item is not None and item[0] == key and item[1].labels.shape == image.shape[:2]:
-            self._items.move_to_end(index)
             self.hits += 1
             return item[1]
         t0 = time.perf_counter()
         sp = compute_superpixels(image, self.work_side)
         self.seconds += time.perf_counter() - t0
         self.computed += 1
-        self._items[index] = (key, sp)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        self._items.put(index, (key, sp))
         return sp
