@@ -1,7 +1,8 @@
 """Agreement of everymask's SAM 2 propagation with Meta's `SAM2VideoPredictor`, same weights and frames.
 
 Both sides get identical random SAM 2.1 hiera-tiny weights (the official model built from its
-config with a fixed seed, its state dict mapped to the transformers layout and loaded strictly),
+config with a fixed seed, its state dict mapped to the transformers layout by everymask's own
+checkpoint converter and loaded strictly),
 the same JPEG frames (the official loader reads JPEG folders) and the same seed masks on frame 0.
 The official side runs `add_new_mask` per object + `propagate_in_video`; everymask runs its
 backend's batched propagator. Printed: mean IoU over objects, per frame.
@@ -17,7 +18,6 @@ it are not used by the video predictor, and are blocked here.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -27,66 +27,6 @@ import numpy as np
 import torch
 
 sys.modules.setdefault("torchvision", None)  # type: ignore[arg-type]  # never imported by the video path
-
-# official key -> transformers key, applied in order (the layout of transformers' Sam2VideoModel)
-RENAMES: list[tuple[str, str]] = [
-    (r"^image_encoder\.trunk\.", "vision_encoder.backbone."),
-    (r"^image_encoder\.neck\.convs\.(\d+)\.conv\.", r"vision_encoder.neck.convs.\1."),
-    (r"^sam_prompt_encoder\.", "prompt_encoder."),
-    (r"^sam_mask_decoder\.", "mask_decoder."),
-    (r"patch_embed\.proj\.", "patch_embed.projection."),
-    (r"\.mlp\.layers\.0\.", ".mlp.proj_in."),
-    (r"(backbone\.blocks\.\d+|transformer\.layers\.\d+)\.mlp\.layers\.1\.", r"\1.mlp.proj_out."),
-    (r"\.norm(\d*)\.", r".layer_norm\1."),
-    (r"\.norm_final_attn\.", ".layer_norm_final_attn."),
-    (r"out_proj\.", "o_proj."),
-    (r"^memory_encoder\.o_proj\.", "memory_encoder.projection."),
-    (r"^memory_encoder\.fuser\.", "memory_encoder.memory_fuser."),
-    (r"\.dwconv\.", ".depthwise_conv."),
-    (r"\.pwconv(\d)\.", r".pointwise_conv\1."),
-    (r"\.gamma$", ".scale"),
-    (r"^memory_encoder\.pix_feat_proj\.", "memory_encoder.feature_projection."),
-    (r"mask_downsampler\.encoder\.12\.", "mask_downsampler.final_conv."),
-    (r"(iou_prediction_head|output_hypernetworks_mlps\.\d+|pred_obj_score_head|obj_ptr_proj)\.layers\.0\.",
-     r"\1.proj_in."),
-    (r"(iou_prediction_head|output_hypernetworks_mlps\.\d+|pred_obj_score_head|obj_ptr_proj)\.layers\.2\.",
-     r"\1.proj_out."),
-    (r"(iou_prediction_head|output_hypernetworks_mlps\.\d+|pred_obj_score_head|obj_ptr_proj)\.layers\.1\.",
-     r"\1.layers.0."),
-    (r"output_upscaling\.0\.", "upscale_conv1."),
-    (r"output_upscaling\.1\.", "upscale_layer_norm."),
-    (r"output_upscaling\.3\.", "upscale_conv2."),
-    (r"mask_downscaling\.0\.", "mask_embed.conv1."),
-    (r"mask_downscaling\.1\.", "mask_embed.layer_norm1."),
-    (r"mask_downscaling\.3\.", "mask_embed.conv2."),
-    (r"mask_downscaling\.4\.", "mask_embed.layer_norm2."),
-    (r"mask_downscaling\.6\.", "mask_embed.conv3."),
-    (r"pe_layer\.positional_encoding_gaussian_matrix", "shared_embedding.positional_embedding"),
-    (r"^obj_ptr_tpos_proj\.", "temporal_positional_encoding_projection_layer."),
-    (r"^obj_ptr_proj\.", "object_pointer_proj."),
-    (r"^no_obj_ptr$", "no_object_pointer"),
-    (r"^no_obj_embed_spatial$", "occlusion_spatial_embedding_parameter"),
-    (r"^maskmem_tpos_enc$", "memory_temporal_positional_encoding"),
-    (r"^no_mem_embed$", "no_memory_embedding"),
-    (r"^no_mem_pos_enc$", "no_memory_positional_encoding"),
-]
-
-
-def to_transformers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out: dict[str, torch.Tensor] = {}
-    for key, value in sd.items():
-        for pattern, repl in RENAMES:
-            key = re.sub(pattern, repl, key)
-        m = re.match(r"(.*mask_downsampler\.)encoder\.(\d+)\.(.*)", key)
-        if m:  # conv, norm, activation triples
-            i = int(m.group(2))
-            key = f"{m.group(1)}layers.{i // 3}.{'conv' if i % 3 == 0 else 'layer_norm'}.{m.group(3)}"
-        out[key] = value
-    points = [out.pop(f"prompt_encoder.point_embeddings.{i}.weight") for i in range(4)]
-    out["prompt_encoder.point_embed.weight"] = torch.cat(points)
-    out["shared_image_embedding.positional_embedding"] = out["prompt_encoder.shared_embedding.positional_embedding"]
-    return out
-
 
 def cpu_fill_holes() -> None:
     """The official CUDA connected-components kernel's CPU equivalent (8-connectivity labels and
@@ -172,6 +112,7 @@ def main() -> None:
     from sam2.build_sam import build_sam2_video_predictor
     from transformers import Sam2VideoModel
 
+    from everymask.backends.sam.convert import to_transformers
     from everymask.backends.sam.models import architecture
 
     h, w = (int(v) for v in args.size.split("x"))
@@ -191,7 +132,7 @@ def main() -> None:
     with torch.no_grad():  # random weights score "no object" half the time: keep objects visible
         predictor.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(5.0)
     model = Sam2VideoModel(architecture("sam2", "tiny"))
-    model.load_state_dict(to_transformers(predictor.state_dict()), strict=True)
+    model.load_state_dict(to_transformers(predictor.state_dict(), "sam2"), strict=True)
     model.eval()
 
     t0 = time.perf_counter()
