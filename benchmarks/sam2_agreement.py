@@ -106,6 +106,8 @@ def main() -> None:
                     "change everymask skip the official predictor (a few minutes per frame on 2 CPU cores)")
     ap.add_argument("--official-holes", choices=["on", "off"], default="on",
                     help="official fill_hole_area=8 with a CPU stand-in for its CUDA kernel (on), or 0 (off)")
+    ap.add_argument("--everymask-resize", choices=["video", "image"], default="video",
+                    help="ablation: 'image' makes everymask's propagation resize frames as the image predictor does")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from PIL import Image
@@ -135,6 +137,10 @@ def main() -> None:
     model.load_state_dict(to_transformers(predictor.state_dict(), "sam2"), strict=True)
     model.eval()
 
+    if args.everymask_resize == "image":
+        import everymask.backends.sam.propagate as prop
+        from everymask.backends.sam.preprocess import sam2_pixels
+        prop.sam2_video_pixels = sam2_pixels
     t0 = time.perf_counter()
     cached = Path(args.cache) / f"official-{len(frames)}x{h}x{w}-{len(seeds)}-s{args.seed}-holes{args.official_holes}.npz" \
         if args.cache else None
