@@ -15,11 +15,10 @@ served without decoding it.
 """
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
-
-import hashlib
 
 import numpy as np
 import torch
