@@ -56,22 +56,14 @@ def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[in
         masks = masks.select(np.array([p in gen_scores for p in masks.ids.tolist()], bool))
         return masks.with_data(pid=masks.ids)
 
-    scores: dict[int, list[float]] = {}
-
-    def score_of(root: int) -> float:
-        if not scores:
-            for pid, score in gen_scores.items():
-                scores.setdefault(graph.find(pid), []).append(score)
-        return float(np.mean(scores.get(root, [0.0])))
-
-    return write_final_tracks(store, config, num_frames, size, fps, frame_masks, graph, score_of,
+    return write_final_tracks(store, config, num_frames, size, fps, frame_masks, graph,
                               roots_of=lambda track_of: {tid: root for root, tid in track_of.items()},
                               descriptors_of=store.descriptors)
 
 
 def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
                        frame_masks: Callable[[int], Masks], graph: TrackGraph,
-                       score_of: Callable[[int], float], roots_of: Callable[[dict[int, int]], dict[int, int]],
+                       roots_of: Callable[[dict[int, int]], dict[int, int]],
                        descriptors_of: Callable[[list[int]], dict[int, np.ndarray]] = lambda pids: {}) -> int:
     """Resolve identities over `graph` (passes 1-2), number and write the tracks (3-4); returns their count.
 
@@ -155,7 +147,8 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
         out = []
         for g, tid in sorted(track_of.items(), key=lambda kv: kv[1]):
             e = extents[g]
-            out.append(TrackRow(tid, e.first, e.last, e.count, score_of(g), e.area_sum / e.count, parents.get(tid)))
+            # score 0 until score_tracks below: it reads the tracks' masks as written
+            out.append(TrackRow(tid, e.first, e.last, e.count, 0.0, e.area_sum / e.count, parents.get(tid)))
         return out
 
     store.write_tracks(track_mask_rows(), tracks, roots_of(track_of))

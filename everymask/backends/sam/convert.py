@@ -26,7 +26,8 @@ from ...errors import EverymaskError
 # -- the mapping ----------------------------------------------------------------------------
 
 # Substring renames, applied in this order to every key (later entries see earlier results).
-SAM2_RENAMES: tuple[tuple[str, str], ...] = (
+# the prompt encoder's mask path and the mask decoder's heads: the same in SAM and SAM 2
+_DECODER_RENAMES: tuple[tuple[str, str], ...] = (
     ("iou_prediction_head.layers.0", "iou_prediction_head.proj_in"),
     ("iou_prediction_head.layers.1", "iou_prediction_head.layers.0"),
     ("iou_prediction_head.layers.2", "iou_prediction_head.proj_out"),
@@ -38,6 +39,8 @@ SAM2_RENAMES: tuple[tuple[str, str], ...] = (
     ("mask_downscaling.3", "mask_embed.conv2"),
     ("mask_downscaling.4", "mask_embed.layer_norm2"),
     ("mask_downscaling.6", "mask_embed.conv3"),
+)
+SAM2_RENAMES: tuple[tuple[str, str], ...] = _DECODER_RENAMES + (
     ("dwconv", "depthwise_conv"),
     ("pwconv", "pointwise_conv"),
     ("fuser", "memory_fuser"),
@@ -61,18 +64,7 @@ SAM2_RENAMES: tuple[tuple[str, str], ...] = (
     ("memory_encoder.out_proj", "memory_encoder.projection"),
     ("out_proj", "o_proj"),
 ) + tuple((f"neck.convs.{i}.conv.", f"neck.convs.{i}.") for i in range(4))  # FPN convs lose a level
-SAM1_RENAMES: tuple[tuple[str, str], ...] = (
-    ("iou_prediction_head.layers.0", "iou_prediction_head.proj_in"),
-    ("iou_prediction_head.layers.1", "iou_prediction_head.layers.0"),
-    ("iou_prediction_head.layers.2", "iou_prediction_head.proj_out"),
-    ("mask_decoder.output_upscaling.0", "mask_decoder.upscale_conv1"),
-    ("mask_decoder.output_upscaling.1", "mask_decoder.upscale_layer_norm"),
-    ("mask_decoder.output_upscaling.3", "mask_decoder.upscale_conv2"),
-    ("mask_downscaling.0", "mask_embed.conv1"),
-    ("mask_downscaling.1", "mask_embed.layer_norm1"),
-    ("mask_downscaling.3", "mask_embed.conv2"),
-    ("mask_downscaling.4", "mask_embed.layer_norm2"),
-    ("mask_downscaling.6", "mask_embed.conv3"),
+SAM1_RENAMES: tuple[tuple[str, str], ...] = _DECODER_RENAMES + (
     ("point_embeddings", "point_embed"),
     ("pe_layer.positional_encoding_gaussian_matrix", "shared_embedding.positional_embedding"),
     ("image_encoder", "vision_encoder"),
