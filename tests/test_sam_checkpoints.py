@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-
 sys.path.insert(0, str(Path(__file__).parent))
+import sam_fixtures as F  # noqa: E402  - skips (or, with EVERYMASK_REQUIRE_TORCH=1, fails) without torch
 import official_layout as L  # noqa: E402
-import sam_fixtures as F  # noqa: E402
+
+torch = F.torch
 
 from everymask.backends import load_backend  # noqa: E402
 from everymask.backends.sam import convert  # noqa: E402
