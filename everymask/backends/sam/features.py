@@ -16,12 +16,13 @@ served without decoding it.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from ...bounded_cache import BoundedCache
 
 
 def nbytes(value: Any) -> int:
@@ -46,18 +47,16 @@ class FrameSignatures:
 
     def __init__(self, max_entries: int = 1 << 16) -> None:
         self.max_entries = max_entries
-        self._known: OrderedDict[tuple, str] = OrderedDict()
+        self._known: BoundedCache[tuple, str] = BoundedCache(max_items=max_entries)
 
     def get(self, source_key: tuple, t: int, load: Callable[[], np.ndarray]) -> tuple[str, np.ndarray | None]:
         """The frame's signature, and the frame itself when it had to be loaded to compute it."""
         key = (source_key, t)
-        if key in self._known:
-            self._known.move_to_end(key)
-            return self._known[key], None
+        sig = self._known.get(key)
+        if sig is not None:
+            return sig, None
         image = load()
-        self._known[key] = sig = frame_signature(image)
-        if len(self._known) > self.max_entries:
-            self._known.popitem(last=False)
+        self._known.put(key, sig := frame_signature(image))
         return sig, image
 
 
@@ -90,8 +89,8 @@ class FeatureCache:
         self._encode = encode
         self.max_bytes = int(max_bytes)
         self.counter = counter or EncoderCounter()
-        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self.bytes = 0
+        # an output larger than the whole budget is not kept (max_bytes=0 keeps nothing)
+        self._items: BoundedCache[Any, Any] = BoundedCache(max_bytes=self.max_bytes, sizeof=nbytes, keep_newest=False)
         self.crop_encodes = 0
 
     def get(self, key: Any, load: Callable[[], np.ndarray], frame: int | None = None,
@@ -99,22 +98,15 @@ class FeatureCache:
         """Features of `key`; `load` gives the image only on a miss (no decode for a hit);
         `encode` replaces the cache's encoder for this key (another resize of the same frame)."""
         if key in self._items:
-            self._items.move_to_end(key)
             self.counter.hits += 1
-            return self._items[key][0]
+            return self._items.get(key)
         self.counter.misses += 1
         value = (encode or self._encode)(load())
         if frame is not None:
             self.counter.passes[frame] = self.counter.passes.get(frame, 0) + 1
         else:
             self.crop_encodes += 1
-        size = nbytes(value)
-        if size <= self.max_bytes:
-            self._items[key] = (value, size)
-            self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, (_, old) = self._items.popitem(last=False)
-                self.bytes -= old
+        self._items.put(key, value)
         return value
 
     def __contains__(self, key: Any) -> bool:
@@ -123,9 +115,12 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def bytes(self) -> int:
+        return self._items.nbytes
+
     def clear(self) -> None:
         self._items.clear()
-        self.bytes = 0
 
     def stats(self) -> dict[str, Any]:
         c = self.counter
