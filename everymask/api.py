@@ -109,7 +109,7 @@ def _segment_windows(video: str | Path | FrameSource, source: FrameSource, out_d
         run = Run(out_dir)
         timer = StageTimer()
         with timer.stage("export"):
-            write_ytvis(run, out_dir / "tracks.json")
+            write_ytvis(run, out_dir / "tracks.json", video_id=options.video_id)
         _add_timings(store, timer, stats, only=("export",))
         _write_summary(run, store, stats, time.perf_counter() - t_start)
         progress.log(f"done: {len(run.tracks())} tracks over {run.num_frames} frames -> {out_dir}")
@@ -151,7 +151,7 @@ def _segment(source: FrameSource, out_dir: Path, config: RunConfig, options: Run
             store.update_state(finalized_at=units_done, status="complete" if complete else "partial")
         run = Run(out_dir)
         with timer.stage("export"):
-            write_ytvis(run, out_dir / "tracks.json")
+            write_ytvis(run, out_dir / "tracks.json", video_id=options.video_id)
         _add_timings(store, timer, backend, only=("finalize", "export"))
         _write_summary(run, store, backend, time.perf_counter() - t_start, load_seconds)
         progress.log(f"done: {len(run.tracks())} tracks over {run.num_frames} frames -> {out_dir}")

@@ -83,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--viewer-max-side", type=int, default=960,
                    help="viewer: downscale frames whose longer side exceeds this (default 960)")
     p.add_argument("--overlay-ids", action="store_true", help="overlay: write each track id on its mask")
+    video_id = next(k for k in knobs(RuntimeOptions) if k.name == "video_id")
+    p.add_argument(video_id.flag, dest="video_id", type=int, default=video_id.default, help=_help(video_id))
+    p.add_argument("--frames", type=Path, help="coco: folder for the frames coco.json names (default: frames/ "
+                                               "beside coco.json)")
+    p.add_argument("--no-frames", action="store_true", help="coco: write coco.json alone (extract the frames "
+                                                            "yourself: docs/exports.md gives the ffmpeg command)")
+    p.add_argument("--top-k", type=int, default=0, help="keep the k best-scored masks of each frame (default 0: all)")
+    p.add_argument("--wholes-only", action="store_true", help="keep only wholes (the roots of the part-of tree)")
+    p.add_argument("--min-length", type=float, default=0.0,
+                   help="keep only tracks present on at least this fraction of the frames (default 0)")
 
     p = sub.add_parser("report", parents=[common], help="write report.html with plots of a run")
     p.add_argument("run_dir", type=Path)
@@ -117,13 +127,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise EverymaskError(f"--workers {args.workers} is invalid: must be >= 0 (0: one per GPU or CPU)")
     if args.window_keys < 2:
         raise EverymaskError(f"--window-keys {args.window_keys} is invalid: a window needs at least 2 key frames")
+    from .export.ytvis import check_video_id
+    check_video_id(args.video_id)
     options = RuntimeOptions(progress=not args.quiet,
                              **{k.name: getattr(args, k.name) for k in knobs(RuntimeOptions) if k.flag is not None})
     out = args.output or Path("runs") / Path(args.video).stem
-    from .export import export
+    from .export import WITH_VIDEO_ID, export
     with segment_video(args.video, out, config, options=options, fresh=args.fresh,
                        progress=StageProgress(quiet=args.quiet)) as run:
-        written = [run.dir / "tracks.json"] + [export(run, fmt) for fmt in args.export if fmt != "ytvis"]
+        written = [run.dir / "tracks.json"] + [
+            export(run, fmt, **({"video_id": args.video_id} if fmt in WITH_VIDEO_ID else {}))
+            for fmt in args.export if fmt != "ytvis"]
         s = run.summary()
     print(f"{s['tracks']} tracks, {s['masks_per_frame']:.1f} masks/frame over {s['num_frames']} frames "
           f"in {s['seconds']:.1f}s ({s['status']})")
@@ -161,12 +175,23 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .api import open_run
     from .export import export
-    options = {"viewer": {"max_side": args.viewer_max_side}, "overlay": {"ids": args.overlay_ids}}
+    from .export.filters import ExportFilter
+    from .export.ytvis import check_video_id
+    options = {"viewer": {"max_side": args.viewer_max_side}, "overlay": {"ids": args.overlay_ids},
+               "ytvis": {"video_id": check_video_id(args.video_id)},
+               "coco": {"video_id": args.video_id, "frames": args.frames, "write_frames": not args.no_frames}}
     if args.viewer_max_side < 1:
         raise EverymaskError(f"--viewer-max-side {args.viewer_max_side} is invalid: must be >= 1")
+    filters = ExportFilter(top_k=args.top_k, wholes_only=args.wholes_only, min_length=args.min_length)
     with open_run(args.run_dir) as run:
-        path = export(run, args.format, args.output, **options.get(args.format, {}))
+        path = export(run, args.format, args.output, filters=filters, **options.get(args.format, {}))
     print(f"wrote {path}")
+    if args.format == "png":
+        doc = json.loads((path / "layers.json").read_text())
+        print(f"{doc['num_layers']} layers for {len(doc['tracks'])} tracks; lower bound {doc['lower_bound']} "
+              "(the most masks on one pixel)")
+    if args.format == "coco" and not args.no_frames:
+        print(f"frames: {args.frames or path.parent / 'frames'}")
     return 0
 
 

@@ -117,8 +117,9 @@ class RunConfig:
     model: str = knob("", "model name (see `everymask models`): tiny, small, base-plus, large (default) for sam2; "
                           "vit-b, vit-l, vit-h (default) for sam, optionally +NAME for its SAM 2 propagator "
                           "(vit-h+tiny)")
-    checkpoint: str = knob("", "a .safetensors file or hub-style folder for sam2/sam; for sam, A:B (A;B on Windows) "
-                               "gives the SAM and the SAM 2 checkpoints; may change when resuming", identity=False)
+    checkpoint: str = knob("", "a .safetensors file, hub-style folder or Meta's official .pt/.pth for sam2/sam; "
+                               "for sam, A:B (A;B on Windows) gives the SAM and the SAM 2 checkpoints; may change "
+                               "when resuming", identity=False)
     schedule: str = knob("shared", "shared (each frame encoded once) or original (per task, as the original "
                                    "method); may change when resuming", identity=False)
     # part-of hierarchy
@@ -245,5 +246,7 @@ class RuntimeOptions:
     ray_address: str = knob("", "ray: join this cluster (auto, or host:port); empty: start a local Ray")
     window_keys: int = knob(20, "ray/windows: key frames per window, adjacent windows share one; a resume must "
                                 "use the same")
+    video_id: int = knob(1, "the video id that tracks.json, coco.json and ytvis_videos.json carry (YouTube-VIS "
+                            "ground truth numbers videos from 1); changes only the exports")
     halo_keys: int = knob(2, "key-frame intervals a window carries unmatched masks past its edge; a resume must "
                              "use the same", flag=None)

@@ -12,8 +12,8 @@ from .store import STORE_NAME, RunStore
 from .store.sqlite_store import SCHEMA_VERSION
 
 # everything a run writes into its directory; --fresh removes these and nothing else
-OUTPUT_NAMES = (STORE_NAME, STORE_NAME + "-wal", STORE_NAME + "-shm", "tracks.json", "summary.json",
-                "viewer", "overlay.mp4", "png", "coco.json", "masks_npz", "report.html")
+OUTPUT_NAMES = (STORE_NAME, STORE_NAME + "-wal", STORE_NAME + "-shm", "tracks.json", "ytvis_videos.json",
+                "summary.json", "viewer", "overlay.mp4", "png", "coco.json", "frames", "masks_npz", "report.html")
 
 
 def _writable(path: Path) -> bool:

@@ -66,12 +66,14 @@ def test_bench_smoke_classic(tmp_path) -> None:
 
 
 def test_bench_smoke_sam2(tmp_path) -> None:
-    pytest.importorskip("transformers")
+    import sam_fixtures  # noqa: F401  - skips (or, with EVERYMASK_REQUIRE_TORCH=1, fails) without torch
     out = _smoke("sam2", tmp_path)
     _check_common(out, tmp_path)
     assert out["backend"] == "sam2"
     shared = json.loads((tmp_path / "run" / "summary.json").read_text())["backend_stats"]
     original = json.loads((tmp_path / "run_original" / "summary.json").read_text())["backend_stats"]
-    assert out["encoder_passes_per_frame"] == shared["encoder_passes_per_frame"] == 1.0  # each frame once
+    # each frame once for propagation, and the 4 key frames (0, 5, 10, 11) once more for the
+    # generator: SAM 2's image and video predictors resize frames differently
+    assert out["encoder_passes_per_frame"] == shared["encoder_passes_per_frame"] == pytest.approx(16 / 12, abs=1e-3)
     assert out["encoder_passes_per_frame_original"] == original["encoder_passes_per_frame"] > 1.0
-    assert out["encoder_pass_ratio"] == round(original["encoder_passes_per_frame"], 3)
+    assert out["encoder_pass_ratio"] == round(original["encoder_passes_per_frame"] / shared["encoder_passes_per_frame"], 3)

@@ -146,3 +146,20 @@ def test_superpixel_cache_is_not_fooled_by_another_video():
     fresh = load_classic_backend(CFG).generator.generate(0, b.frames[0])
     assert mb.rles == fresh.rles and ma.rles != mb.rles
     assert backend.stats()["superpixels_computed"] == 2
+
+
+def test_background_likelihood_is_boundary_connectivity():
+    """A ring along the frame's edge is background; a closed region inside is not; one entering the
+    frame (touching it along a short stretch) only a little."""
+    from everymask.backends.classic.regions import background_likelihood, region_graph
+    from everymask.backends.classic.superpixels import Superpixels
+    labels = np.zeros((20, 20), np.int32)          # 0: a 2 px ring along the frame's edge
+    labels[2:18, 2:18] = 1                         # 1: inside, closed
+    labels[8:12, 0:2] = 2                          # 2: enters the frame through 4 px of its left edge
+    g = region_graph(Superpixels(labels, 3), np.zeros((20, 20, 3), np.float32))
+    bg = background_likelihood(np.eye(3, dtype=bool), labels, g)
+    ring_edge = np.count_nonzero(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]) == 0)
+    ring_bc = ring_edge / np.sqrt(np.count_nonzero(labels == 0))
+    assert bg[0] == pytest.approx(1 - np.exp(-ring_bc ** 2 / 2)) and bg[0] > 0.99
+    assert bg[1] == 0.0
+    assert bg[2] == pytest.approx(1 - np.exp(-(4 / np.sqrt(8)) ** 2 / 2))   # 4 edge px, area 8

@@ -193,7 +193,10 @@ def test_run_command_closes_the_run_it_gets(clip, tmp_path, monkeypatch):
     runs = []
     real = api.segment_video
     monkeypatch.setattr(api, "segment_video", lambda *a, **kw: runs.append(real(*a, **kw)) or runs[-1])
-    assert main(["run", str(clip), "-o", str(tmp_path / "o"), "--export", "ytvis,coco", *FLAGS]) == 0
-    assert (tmp_path / "o" / "coco.json").exists()
+    assert main(["run", str(clip), "-o", str(tmp_path / "o"), "--export", "ytvis,coco", "--video-id", "5", *FLAGS]) == 0
+    coco = json.loads((tmp_path / "o" / "coco.json").read_text())  # --video-id reaches every export
+    assert coco["videos"][0]["id"] == 5 and {img["video_id"] for img in coco["images"]} == {5}
+    assert {e["video_id"] for e in json.loads((tmp_path / "o" / "tracks.json").read_text())} == {5}
+    assert len(list((tmp_path / "o" / "frames").glob("*.jpg"))) == len(coco["images"])
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         runs[0].tracks()

@@ -3,9 +3,15 @@
 Replaces test_sam2.py's `test_device_choice`, whose `auto` check accepted any answer: here each
 machine is simulated, so every branch is checked on any machine.
 """
+import sys
+from pathlib import Path
+
 import pytest
 
-torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).parent))
+import sam_fixtures  # noqa: E402  - skips (or, with EVERYMASK_REQUIRE_TORCH=1, fails) without torch
+
+torch = sam_fixtures.torch
 
 from everymask.backends.sam.models import pick_device  # noqa: E402
 from everymask.errors import EverymaskError  # noqa: E402

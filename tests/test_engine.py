@@ -118,7 +118,7 @@ def test_tracks_json_decodes_to_the_truth(tmp_path):
     entries = json.loads((run.dir / "tracks.json").read_text())
     assert [e["track_id"] for e in entries] == [1, 2]
     for entry, gt in zip(entries, (truth[1], truth[2])):
-        assert entry["category_id"] == 1 and entry["video_id"] == 0 and len(entry["segmentations"]) == T
+        assert entry["category_id"] == 1 and entry["video_id"] == 1 and len(entry["segmentations"]) == T
         for t, seg in enumerate(entry["segmentations"]):
             if t not in gt:
                 assert seg is None and entry["areas"][t] is None
@@ -327,6 +327,21 @@ def test_an_object_that_comes_back_takes_its_id_back(tmp_path):
     # a gap longer than reid_seconds (8 frames = 0.32 s at 25 fps): two tracks
     run, _ = run_replay(tmp_path, truth, config=CONFIG.replace(reid_seconds=0.3), name="short")
     assert len(run.tracks()) == 3
+
+
+def test_an_object_crossing_behind_an_occluder_takes_its_id_back_where_its_motion_leads(tmp_path):
+    # object 1 moves right 2 px a frame and is hidden on frames 8-15: it comes back 18 px (1.6 of
+    # its sizes) from where it was last seen, too far for the blind "stayed" rule (0.5), at the
+    # place its velocity predicts; object 2 stands still
+    truth = {1: {t: box(SIZE, 20, 2 + 2 * t, 10, 12) for t in range(T) if not 8 <= t <= 15},
+             2: {t: box(SIZE, 2, 44, 8, 8) for t in range(T)}}
+    run, _ = run_replay(tmp_path, truth, name="moving")
+    assert spans(run) == [(1, 0, 22, 15), (2, 0, 22, 23)]
+    # one that comes back moving the other way (in the same place it left) keeps its id too
+    back = {1: {t: box(SIZE, 20, 2 + 2 * t if t < 8 else 16 - (t - 16), 10, 12) for t in range(T)
+                if not 8 <= t <= 15}}
+    run, _ = run_replay(tmp_path, back, name="turned")
+    assert [(t.first, t.last) for t in run.tracks()] == [(0, 22)]
 
 
 def test_a_different_object_in_the_same_place_is_not_reidentified(tmp_path):

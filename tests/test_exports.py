@@ -66,9 +66,11 @@ def test_coco_round_trip(run):
 def test_png_layers_round_trip(run):
     path = export(run, "png")
     doc = json.loads((path / "layers.json").read_text())
-    # 1 and 4 are both wholes and overlap: depth 0 is split in two layers; 2 and 3 are depths 1 and 2
-    assert [(lay["depth"], lay["split"]) for lay in doc["layers"]] == [(0, 0), (0, 1), (1, 0), (2, 0)]
-    assert doc["tracks"]["1"]["layer"] != doc["tracks"]["4"]["layer"]
+    # 1 > 2 > 3 are nested and 4 crosses 1 and 2: at most 3 masks on a pixel, so 3 layers; 5 touches
+    # nothing and shares the first layer with 1, the part 3 shares one with 4 (they never overlap)
+    assert (doc["num_layers"], doc["lower_bound"]) == (3, 3)
+    assert [sorted(lay["labels"].values()) for lay in doc["layers"]] == [[1, 5], [2], [3, 4]]
+    assert [lay["depths"] for lay in doc["layers"]] == [[0], [1], [0, 2]]
     for t in range(T):
         got: dict[int, np.ndarray] = {}
         for k, lay in enumerate(doc["layers"]):

@@ -108,13 +108,17 @@ def test_ray_on_a_synthetic_scene_agrees_with_the_single_process_run(tmp_path):
     assert abs(n_ray - n_local) <= 0.05 * n_local
     s_local, s_ray = _stiou_and_ids(gt, local), _stiou_and_ids(gt, ray_tracks)
     assert abs(np.mean([s for s, _ in s_ray]) - np.mean([s for s, _ in s_local])) <= 0.02
-    # no track that is whole across a window boundary in the single-process run is broken there
+    # no track that is whole across a window boundary in the single-process run is broken there: the
+    # tracks that best match that object around the boundary in the windowed run go on across it
+    # (which of two parallel tracks of one object matches it best may change, as it does inside a window)
     boundaries = [w.last for w in cut_windows(key_frames(30, config.step), 3)[:-1]]
+    on = {p["track_id"]: [s is not None for s in p["segmentations"]] for p in ray_tracks}
     for (_, ids_local), (_, ids_ray) in zip(s_local, s_ray):
         for k in boundaries:
             around = slice(k - 1, k + 2)
             if None not in ids_local[around] and len(set(ids_local[around])) == 1:
-                assert None not in ids_ray[around] and len(set(ids_ray[around])) == 1, (k, ids_ray)
+                assert None not in ids_ray[around], (k, ids_ray)
+                assert all(all(on[t][around]) for t in set(ids_ray[around])), (k, ids_ray)
 
 
 def test_cli_ray_on_a_video_file_matches_in_process_windows(tmp_path):

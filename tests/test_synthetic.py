@@ -75,7 +75,7 @@ def test_to_ytvis_roundtrip(scenes):
     gt = s.to_ytvis()
     assert len(gt) == len(s.tracks)
     for e, t in zip(gt, s.tracks):
-        assert e["video_id"] == 0 and e["track_id"] == t.track_id and e["level"] == t.level
+        assert e["video_id"] == 1 and e["track_id"] == t.track_id and e["level"] == t.level
         assert e["parent"] == t.parent
         for seg, m in zip(e["segmentations"], t.masks):
             if m is None:

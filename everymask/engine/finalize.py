@@ -30,6 +30,7 @@ from .hierarchy import PartOfCounter
 from .reid import CameraPath, TrackEnds, reid_links
 from .runner import track_graph
 from .schedule import PID_BASE
+from .track_score import score_tracks
 from .track_graph import TrackGraph
 
 
@@ -55,22 +56,14 @@ def finalize(store: RunStore, config: RunConfig, num_frames: int, size: tuple[in
         masks = masks.select(np.array([p in gen_scores for p in masks.ids.tolist()], bool))
         return masks.with_data(pid=masks.ids)
 
-    scores: dict[int, list[float]] = {}
-
-    def score_of(root: int) -> float:
-        if not scores:
-            for pid, score in gen_scores.items():
-                scores.setdefault(graph.find(pid), []).append(score)
-        return float(np.mean(scores.get(root, [0.0])))
-
-    return write_final_tracks(store, config, num_frames, size, fps, frame_masks, graph, score_of,
+    return write_final_tracks(store, config, num_frames, size, fps, frame_masks, graph,
                               roots_of=lambda track_of: {tid: root for root, tid in track_of.items()},
                               descriptors_of=store.descriptors)
 
 
 def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int, int], fps: float,
                        frame_masks: Callable[[int], Masks], graph: TrackGraph,
-                       score_of: Callable[[int], float], roots_of: Callable[[dict[int, int]], dict[int, int]],
+                       roots_of: Callable[[dict[int, int]], dict[int, int]],
                        descriptors_of: Callable[[list[int]], dict[int, np.ndarray]] = lambda pids: {}) -> int:
     """Resolve identities over `graph` (passes 1-2), number and write the tracks (3-4); returns their count.
 
@@ -154,10 +147,12 @@ def write_final_tracks(store: RunStore, config: RunConfig, num_frames: int, size
         out = []
         for g, tid in sorted(track_of.items(), key=lambda kv: kv[1]):
             e = extents[g]
-            out.append(TrackRow(tid, e.first, e.last, e.count, score_of(g), e.area_sum / e.count, parents.get(tid)))
+            # score 0 until score_tracks below: it reads the tracks' masks as written
+            out.append(TrackRow(tid, e.first, e.last, e.count, 0.0, e.area_sum / e.count, parents.get(tid)))
         return out
 
     store.write_tracks(track_mask_rows(), tracks, roots_of(track_of))
+    score_tracks(store, num_frames, size, config.step)  # issue 14: scores that rank (engine/track_score.py)
     store.update_state(coverage=[round(float(c), 4) for c in coverage],
                        identity={"copy_joins": identity.joins, "copy_ends": identity.ends_count,
                                  "reidentified": int(reidentified), "copies_dropped": dropped[0]})
@@ -206,8 +201,10 @@ class _IdentityPass:
                 continue
             key = int(pids[n]) if directions[n] == GENERATED else None
             rle = masks.rles[n]
-            self._absorb(root, TrackEnds(frame, frame, box[n], box[n], rle, rle, float(areas[n]), 1, key, key))
-            centres[root] = (box[n][0] + box[n][2] / 2, box[n][1] + box[n][3] / 2, float(np.sqrt(areas[n])))
+            cx, cy = float(box[n][0] + box[n][2] / 2), float(box[n][1] + box[n][3] / 2)
+            self._absorb(root, TrackEnds(frame, frame, box[n], box[n], rle, rle, float(areas[n]), 1, key, key,
+                                         [(frame, cx, cy)]))
+            centres[root] = (cx, cy, float(np.sqrt(areas[n])))
         self.camera.add_frame(frame, centres)
 
     def _absorb(self, root: int, part: TrackEnds) -> None:

@@ -6,8 +6,10 @@ each ended track A and each later-starting track B are compared on what is known
 images:
 
 - position: where A was last seen, moved by the camera's motion since (`CameraPath`, estimated
-  from all tracks), against where B is first seen, in units of the object's size; the allowance
-  grows with the gap (objects move while unseen);
+  from all tracks), against where B is first seen, in units of the object's size; two
+  hypotheses, the nearer counts: A stayed (or came back to where it left), or A kept the
+  velocity it had over its last frames (an object crossing behind an occluder, as the
+  constant-velocity model of SORT-style trackers has it); the allowance grows with the gap;
 - size: the tracks' mean areas, corrected for the camera's zoom;
 - shape: the IoU of A's last and B's first mask once their centres are aligned;
 - appearance: the cosine similarity of the backend's descriptors of A's last and B's first
@@ -42,6 +44,9 @@ class ReidRules:
     blind_shape_iou: float = 0.7
 
 
+TRAIL = 8   # frames of a track's end that give its velocity
+
+
 @dataclass
 class TrackEnds:
     """What re-identification knows of one track: its first and last visible masks.
@@ -60,6 +65,7 @@ class TrackEnds:
     count: int = 0
     first_key: int | None = None
     last_key: int | None = None
+    trail: list = field(default_factory=list)   # (frame, x, y) of the box centre on its last TRAIL frames
 
     @property
     def mean_area(self) -> float:
@@ -77,6 +83,19 @@ class TrackEnds:
             self.first_key = other.first_key
         if other.last_key is not None and (self.last_key is None or other.last_key > self.last_key):
             self.last_key = other.last_key
+        if other.trail:
+            self.trail = sorted(set(self.trail) | set(other.trail))[-TRAIL:]
+
+    def velocity(self, camera: "CameraPath") -> np.ndarray:
+        """Pixels per frame of the centre over the trail, the camera's motion taken out (0, 0 when
+        seen on fewer than 3 frames): the least-squares slope, steadier than two end points."""
+        if len(self.trail) < 3:
+            return np.zeros(2)
+        t = np.array([p[0] for p in self.trail], float)
+        xy = np.array([p[1:] for p in self.trail], float) - camera.offset[t.astype(int)]
+        t -= t.mean()
+        denom = float((t * t).sum())
+        return (t[:, None] * (xy - xy.mean(0))).sum(0) / denom if denom else np.zeros(2)
 
 
 @dataclass
@@ -166,8 +185,10 @@ def reid_links(ends: dict[int, TrackEnds], camera: CameraPath, descriptors: dict
         zoom = np.exp(camera.log_zoom[first[cand]] - camera.log_zoom[last[ia]])
         size_a, size_b = area[ia] * zoom * zoom, area[cand]
         large = np.maximum(size_a, size_b)
-        predicted = stop[ia] + camera.offset[first[cand]] - camera.offset[last[ia]]
-        distance = np.linalg.norm(start[cand] - predicted, axis=1) / np.maximum(np.sqrt(large), 1.0)
+        stayed = stop[ia] + camera.offset[first[cand]] - camera.offset[last[ia]]
+        moved_on = stayed + ends[ids[ia]].velocity(camera) * (first[cand] - last[ia])[:, None]
+        distance = np.minimum(np.linalg.norm(start[cand] - stayed, axis=1),
+                              np.linalg.norm(start[cand] - moved_on, axis=1)) / np.maximum(np.sqrt(large), 1.0)
         ok = (np.minimum(size_a, size_b) >= rules.min_size_ratio * large) & (distance <= lenient)
         a = ends[ids[ia]]
         va = descriptors.get(a.last_key) if a.last_key is not None else None

@@ -46,13 +46,16 @@ class Runner:
     A distributed executor gives one window's key frames and a halo: `carry_to` = (frame, frame)
     before the first and after the last key frame to which masks that arrive there unmatched are
     still carried (into the neighbouring window's range, where the stitcher meets them, as the
-    whole-video run would). None: they end there.
+    whole-video run would). None: they end there. `prior_free`: key frames generated without the
+    forward arrivals as prior: a key frame two windows share, which both must cut the same way
+    although only the earlier window has arrivals there.
     """
 
     def __init__(self, source: FrameSource, backend: Backend, store: RunStore, config: RunConfig,
                  timer: StageTimer, on_window: Callable[[RunProgress], None] | None = None,
                  deadline: float | None = None, keys: list[int] | None = None,
-                 carry_to: tuple[int | None, int | None] = (None, None)) -> None:
+                 carry_to: tuple[int | None, int | None] = (None, None),
+                 prior_free: frozenset[int] = frozenset()) -> None:
         self.source, self.backend, self.store, self.config = source, backend, store, config
         self.timer = timer
         self.on_window = on_window or (lambda p: None)
@@ -61,6 +64,7 @@ class Runner:
         self.frame_px = self.size[0] * self.size[1]
         self.keys = list(keys) if keys is not None else key_frames(len(source), config.step)
         self.carry_before, self.carry_after = carry_to
+        self.prior_free = prior_free
         self.done = store.done_units()
         self.units_run = 0
         self.thresholds = Thresholds(config.match_iou, config.second_iou, config.copy_iou)
@@ -113,7 +117,8 @@ class Runner:
     def _generate(self, k: int):
         """Generate k's masks; the forward arrivals at k (already committed) go along as the prior."""
         image = self.source.frame(k)
-        prior = self.store.frame_masks(k, self.size, FORWARD)
+        prior = (Masks.empty(self.size, direction=np.int64) if k in self.prior_free
+                 else self.store.frame_masks(k, self.size, FORWARD))
         with self.timer.stage("generate"):
             masks = self.backend.generator.generate(k, image, prior)
         with self.timer.stage("associate"):

@@ -150,10 +150,8 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
            comp: dict[tuple[int, int], tuple[int, int]], owned: dict[tuple[int, int], set[int]]) -> int:
     """finalize's passes over the stitched tracks (`finalize.write_final_tracks`); the identity graph's
     nodes are the stitched tracks, numbered in the order of their keys."""
-    gen: dict[tuple[int, int], dict[int, float]] = defaultdict(dict)
     keys_of: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for node, scores in window_tracks.items():
-        gen[comp[node]].update(scores)   # keyed by pid: the shared key frame's masks count once
+    for node in window_tracks:
         keys_of[comp[node]] |= owned.get(node, set())
     keys = sorted(set(comp.values()), key=lambda n: (n[1], n[0]))
     index_of = {k: n for n, k in enumerate(keys)}
@@ -177,13 +175,5 @@ def _write(store: RunStore, config: RunConfig, num_frames: int, size: tuple[int,
             used.add(roots[tid])
         return roots
 
-    scores: dict[int, list[float]] = {}
-
-    def score_of(root: int) -> float:
-        if not scores:
-            for g, key in enumerate(keys):
-                scores.setdefault(graph.find(g), []).extend(gen[key].values())
-        return float(np.mean(scores.get(root) or [0.0]))
-
-    return write_final_tracks(store, config, num_frames, size, fps, stitched_masks, graph, score_of, roots_of,
+    return write_final_tracks(store, config, num_frames, size, fps, stitched_masks, graph, roots_of,
                               descriptors_of=store.descriptors)

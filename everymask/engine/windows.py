@@ -140,7 +140,9 @@ def run_window(source: FrameSource, backend: Backend, config: RunConfig, window:
         # stitcher matches them as the whole-video run would, instead of being cut at the boundary
         runner = Runner(TimedSource(source, timer), backend, store, config, timer, keys=list(window.keys),
                         carry_to=(window.before[-1] if window.before else None,
-                                  window.after[-1] if window.after else None))
+                                  window.after[-1] if window.after else None),
+                        prior_free=frozenset(k for k, shared in ((window.first, window.before),
+                                                                 (window.last, window.after)) if shared))
         runner.run()
         with timer.stage("window_tracks"):
             tracks, frames = _window_tracks(store, window, source.size)

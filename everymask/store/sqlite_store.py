@@ -299,6 +299,12 @@ class RunStore:
                 [(t.track_id, roots[t.track_id], t.first, t.last, t.num_frames, t.score, t.mean_area, t.parent)
                  for t in tracks()])
 
+    def set_track_scores(self, scores: dict[int, float]) -> None:
+        """Replace the final tracks' scores (engine/track_score.py), in one transaction."""
+        with self.db:
+            self.db.executemany("UPDATE tracks SET score = ? WHERE track_id = ?",
+                                [(float(s), int(t)) for t, s in scores.items()])
+
     def tracks(self) -> list[TrackRow]:
         return [TrackRow(*r) for r in self.db.execute(
             "SELECT track_id, first, last, num_frames, score, mean_area, parent FROM tracks ORDER BY track_id")]

@@ -76,7 +76,7 @@ class HardScene:
 
     def to_ytvis(self) -> list[dict]:
         """Ground truth in the YouTube-VIS list format `eval/score.py` reads (level, parent, RLE as str)."""
-        return [{"video_id": 0, "track_id": tr.track_id, "category_id": 1, "level": tr.level, "parent": tr.parent,
+        return [{"video_id": 1, "track_id": tr.track_id, "category_id": 1, "level": tr.level, "parent": tr.parent,
                  "kind": tr.kind, "segmentations": [None if r is None else rle_to_json(r) for r in tr.rles],
                  "areas": [None if r is None else int(_area(r)) for r in tr.rles]} for tr in self.tracks]
 

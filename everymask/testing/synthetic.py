@@ -87,7 +87,7 @@ class Scene:
                 else:
                     segs.append(rle_to_json(encode(m)[0]))
                     areas.append(int(m.sum()))
-            out.append({"video_id": 0, "track_id": tr.track_id, "category_id": 1, "level": tr.level,
+            out.append({"video_id": 1, "track_id": tr.track_id, "category_id": 1, "level": tr.level,
                         "parent": tr.parent, "segmentations": segs, "areas": areas})
         return out
 

@@ -158,6 +158,20 @@ def tree_members(K: int, children: np.ndarray) -> np.ndarray:
     return m
 
 
+def background_likelihood(members: np.ndarray, labels: np.ndarray, g: RegionGraph) -> np.ndarray:
+    """Per candidate, how likely it is background, in [0, 1]: 1 - exp(-BC^2 / 2), BC its boundary
+    connectivity, the length of its border on the frame's edge over the square root of its area
+    (Zhu et al., "Saliency optimization from robust background detection", CVPR 2014). A wall or a
+    floor runs along the frame's edge (BC of several); an object is closed inside the frame (BC 0),
+    and one entering the frame touches the edge along a short stretch only."""
+    edge = np.bincount(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]),
+                       minlength=len(g.sizes)).astype(np.float32)
+    m = members.astype(np.float32)
+    area = m @ g.sizes.astype(np.float32)
+    bc = (m @ edge) / np.sqrt(np.maximum(area, 1.0))
+    return 1.0 - np.exp(-bc * bc / 2.0)
+
+
 def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (score in [0, 1], border length in pixels) per candidate.
 
@@ -193,21 +207,32 @@ def border_stats(members: np.ndarray, g: RegionGraph) -> tuple[np.ndarray, np.nd
     return border / np.maximum(border + pixels, 1e-6), border / np.maximum(border + inside, 1e-6), length
 
 
-def mask_nms(members: np.ndarray, sizes: np.ndarray, order: np.ndarray, thresh: float, cap: int) -> list[int]:
-    """Greedy NMS on exact mask IoU (masks are unions of superpixels: IoU from sizes alone)."""
+def mask_nms(members: np.ndarray, sizes: np.ndarray, order: np.ndarray, thresh: float, cap: int,
+             free: np.ndarray | None = None, total: int | None = None) -> list[int]:
+    """Greedy NMS on exact mask IoU (masks are unions of superpixels: IoU from sizes alone).
+
+    At most `cap` kept candidates that are not `free` (a boolean per candidate), and at most
+    `total` in all; a candidate over its cap is skipped and suppresses nothing.
+    """
     w = members.astype(np.float32) * sizes.astype(np.float32)[None]
     area = w.sum(1)
+    free = np.zeros(len(members), bool) if free is None else free
+    total = cap + int(free.sum()) if total is None else total
     keep: list[int] = []
+    paid = 0
     kept = np.zeros((0, members.shape[1]), np.float32)
     for i in order:
+        if not free[i] and paid >= cap:
+            continue
         if kept.shape[0]:
             inter = kept @ members[i].astype(np.float32)
             iou = inter / (area[keep] + area[i] - inter)
             if iou.max() > thresh:
                 continue
         keep.append(int(i))
+        paid += not free[i]
         kept = np.vstack([kept, w[i][None]])
-        if len(keep) >= cap:
+        if len(keep) >= total:
             break
     return keep
 
@@ -265,3 +290,20 @@ def enclosed_regions(members: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
         for c in np.flatnonzero(comp_px[1:] >= min_px) + 1:
             holes.append(comp_of == c)
     return filled, np.asarray(holes, bool).reshape(-1, K)
+
+
+def masks_to_rows(dense: np.ndarray, labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel masks as superpixel rows by majority vote -> (N x K rows, IoU of each row with its mask).
+
+    A superpixel joins the row iff the mask covers at least half of it, the rule the propagator
+    snaps by (`flow.snap_to_superpixels`), so a mask it snapped comes back exactly (IoU 1). The
+    IoU says how well the superpixels, i.e. the image's edges, still carry the mask's outline.
+    """
+    n = len(dense)
+    sizes = np.bincount(labels.ravel(), minlength=count).astype(np.float64)
+    m, pix = np.nonzero(dense.reshape(n, -1))
+    votes = np.bincount(m * count + labels.ravel()[pix], minlength=n * count).reshape(n, count).astype(np.float64)
+    rows = (2 * votes >= sizes[None]) & (sizes > 0)[None]
+    inter = (votes * rows).sum(1)
+    union = rows.astype(np.float64) @ sizes + votes.sum(1) - inter
+    return rows, np.where(union > 0, inter / np.maximum(union, 1), 0.0)

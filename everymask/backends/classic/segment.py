@@ -11,7 +11,18 @@ The algorithm, top to bottom (`SegmentGenerator.generate`):
   5. filters: a border-vs-inside contrast score, a stability score (the region's range in an
      ultrametric contour map) and a minimum mean thickness (slivers never match again);
   6. exact mask-IoU NMS at the engine's `match_iou` in score order, up to a budget of
-     `max_masks // 3` masks (the engine's tracks accumulate about three key frames' worth).
+     `max_masks // 3` masks (the engine's tracks accumulate about three key frames' worth); the
+     order takes off a background penalty (boundary connectivity, `regions.background_likelihood`)
+     so the budget goes to things before walls and floors that run along the frame's edge.
+With a prior (the masks the engine carried here from the previous key frame), each prior mask is
+also a candidate, as the superpixels it covers, when those superpixels still carry its outline
+(IoU with the mask >= `match_iou`); it passes the same filters as any candidate (area, contrast,
+stability, thickness), so a region the image no longer supports is dropped, and it ranks
+`PRIOR_SLACK` above its own score, so that where a new cut of a region and the region found
+before are near copies, NMS keeps the one found before and the track goes on under its id.
+A re-found prior continues a track rather than starting one, so it does not count against the
+budget of new masks; the key frame keeps as many as fit in `max_masks` together with the
+arrivals it did not re-find (which live on as tracks of their own, see `_room`).
 The region maths lives in `regions.py`, the superpixels in `superpixels.py`.
 Every mask is a union of the superpixels of step 1. The propagator snaps its masks at key frames
 to the same superpixels, so a propagated mask and the key frame's own mask of the same region
@@ -26,9 +37,22 @@ import numpy as np
 
 from ...config import RunConfig
 from ...masks import Masks
-from .regions import (RegionGraph, border_stats, enclosed_regions, mask_nms, merge_tree, region_graph, tree_members,
-                      unique_rows)
-from .superpixels import SuperpixelCache
+from .regions import (RegionGraph, background_likelihood, border_stats, enclosed_regions, mask_nms, masks_to_rows, merge_tree, region_graph,
+                      tree_members, unique_rows)
+from .superpixels import SuperpixelCache, Superpixels
+
+# Hysteresis for regions found before (as trackers keep a track at a lower confidence than
+# they start one at): a prior region ranks this much above its score in NMS, and its stability
+# may be this much below `min_stability`. Scores and stabilities are contrast ratios in [0, 1]
+# that move by a few hundredths between key frames for one region, so 0.1 lets the region found
+# before win over its own near copy and survive a key frame's jitter around the threshold, but
+# not win over a clearly better-bounded new region nor outlive its edges.
+PRIOR_SLACK = 0.1
+
+
+# how much a region that is surely background (boundary connectivity >> 1) loses in the ranking of
+# the contrast score (in [0, 1]): enough to put a closed object of the same contrast first
+BACKGROUND_PENALTY = 0.5
 
 
 def lab_image(image: np.ndarray) -> np.ndarray:
@@ -40,9 +64,11 @@ def lab_image(image: np.ndarray) -> np.ndarray:
 class SegmentGenerator:
     """`MaskGenerator` of the classic backend (see the module docstring for the algorithm)."""
 
-    def _usable(self, members: np.ndarray, g: RegionGraph, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """-> (keep, score): contrast score above `min_score` and mean thickness (2 area / border)
-        of at least `min_thickness` pixels of the flow's working resolution.
+    def _usable(self, members: np.ndarray, g: RegionGraph, size: tuple[int, int],
+                slack: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """-> (keep, score): contrast score above `min_score`, stability above `min_stability`
+        less `slack`, and mean thickness (2 area / border) of at least `min_thickness` pixels of
+        the flow's working resolution.
 
         Slivers (the blurred rim of an object, a seam between two regions) are cut differently at
         every key frame and are too thin for a nearest-pixel flow warp, so they never match and
@@ -52,7 +78,7 @@ class SegmentGenerator:
         area = members.astype(np.float32) @ g.sizes.astype(np.float32)
         px = max(1.0, max(size) / self.work_side)
         thick = 2 * area / np.maximum(border, 1) >= self.min_thickness * px
-        return (score >= self.min_score) & (stability >= self.min_stability) & thick, score
+        return (score >= self.min_score) & (stability >= self.min_stability - slack) & thick, score
 
     def __init__(self, config: RunConfig, cache: SuperpixelCache, min_score: float = 0.5,
                  min_thickness: float = 2.0) -> None:
@@ -66,6 +92,37 @@ class SegmentGenerator:
         self.budget = max(1, config.max_masks // 3)
         self.seconds = 0.0
         self.calls = 0
+
+    def _prior_rows(self, prior: Masks | None, sp: Superpixels, g: RegionGraph, frame_px: float) -> np.ndarray:
+        """Prior masks as superpixel rows, those whose outline the superpixels still carry
+        (IoU >= match_iou: what the engine needs to link them) and of a generated mask's area."""
+        K = sp.count
+        if prior is None or len(prior) == 0:
+            return np.zeros((0, K), bool)
+        if tuple(prior.size) != sp.labels.shape:
+            raise ValueError(f"prior masks of size {tuple(prior.size)} for a frame of size {sp.labels.shape}")
+        rows, fit = masks_to_rows(prior.to_dense(), sp.labels, K)
+        area = rows.astype(np.float32) @ g.sizes.astype(np.float32)
+        ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1))
+        ok &= area <= 0.95 * frame_px
+        # sorted and without duplicates: the output must not depend on the order the prior comes in
+        packed = np.unique(np.packbits(rows[ok], axis=1), axis=0)
+        return np.unpackbits(packed, axis=1, count=K).astype(bool)
+
+    def _room(self, kept_prior: np.ndarray, n_arrived: int, budget: int) -> int:
+        """How many of the kept candidates (in rank order; `kept_prior` marks re-found priors) fit.
+
+        A re-found prior continues its track, so only new masks count against `budget`; but each
+        arrival not re-found lives on as a track of its own through this frame, and about as
+        many come back from the next key frame, so the longest prefix with kept + 2 x lost
+        within `max_masks` is taken (never under `budget`).
+        """
+        if len(kept_prior) == 0:
+            return 0
+        lost = n_arrived - np.cumsum(kept_prior)
+        fits = np.arange(1, len(kept_prior) + 1) + 2 * lost <= self.config.max_masks
+        fits[:budget] = True
+        return int(np.flatnonzero(fits)[-1]) + 1
 
     def generate(self, frame_index: int, image: np.ndarray, prior: Masks | None = None) -> Masks:
         t0 = time.perf_counter()
@@ -84,14 +141,24 @@ class SegmentGenerator:
         # Filled regions come first and inherit their ring's score: where NMS must choose between
         # an object with a logo and the same object with a logo-shaped hole, the whole wins.
         ring_score = border_stats(cand[grew], g)[0]
-        cand = np.concatenate([filled[grew], cand, holes])
-        good, score = self._usable(cand, g, size)
-        score[:len(ring_score)] = np.maximum(score[:len(ring_score)], ring_score)
+        # Prior regions go first of all, so that a tree node identical to one is the duplicate dropped.
+        before = self._prior_rows(prior, sp, g, frame_px)
+        n_prior = len(before)
+        cand = np.concatenate([before, filled[grew], cand, holes])
+        is_prior = np.arange(len(cand)) < n_prior
+        good, score = self._usable(cand, g, size, np.where(is_prior, PRIOR_SLACK, 0.0))
+        ring = slice(n_prior, n_prior + len(ring_score))
+        score[ring] = np.maximum(score[ring], ring_score)
         _, first = np.unique(np.packbits(cand, axis=1), axis=0, return_index=True)
         good &= np.isin(np.arange(len(cand)), first)
         good = np.flatnonzero(good)
-        order = good[np.argsort(-score[good], kind="stable")]
-        keep = mask_nms(cand, g.sizes, order, self.config.match_iou, min(self.budget, self.config.max_masks))
+        rank = score + np.where(is_prior, PRIOR_SLACK, 0.0)
+        # the budget goes to things before background: regions that hug the frame's edge rank lower
+        rank -= BACKGROUND_PENALTY * background_likelihood(cand, sp.labels, g)
+        order = good[np.argsort(-rank[good], kind="stable")]
+        budget = min(self.budget, self.config.max_masks)
+        keep = mask_nms(cand, g.sizes, order, self.config.match_iou, budget, is_prior, self.config.max_masks)
+        keep = keep[:self._room(np.asarray(keep, np.int64) < n_prior, len(prior) if prior is not None else 0, budget)]
         dense = cand[keep][:, sp.labels] if keep else np.zeros((0, *size), bool)
         out = Masks.from_dense(dense, ids=range(len(keep)), scores=score[keep])
         self.seconds += time.perf_counter() - t0

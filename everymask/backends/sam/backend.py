@@ -10,7 +10,9 @@
 
 `--schedule shared` keeps encoder features in a cache bounded by `--feature-cache-mb`, so a frame
 is encoded once whatever needs it; `--schedule original` keeps none, so every task encodes its
-own frames as the original method did (same masks, more encoder passes).
+own frames as the original method did (same masks, more encoder passes). SAM 2's mask generator
+and video predictor resize a frame differently, so a key frame is encoded once for each (see
+features.py); every other frame once.
 """
 from __future__ import annotations
 
@@ -29,9 +31,9 @@ from ...masks import Masks
 from ...video.base import FrameSource
 from ..base import Backend
 from .amg import AmgSettings, AutomaticMaskGenerator, Sam1Prompter, Sam2Prompter
-from .features import EncoderCounter, FeatureCache
+from .features import EncoderCounter, FeatureCache, FrameSignatures, frame_signature
 from .models import autocast, load_model, pick_device, spec
-from .propagate import Sam2Propagator
+from .propagate import Sam2Propagator, encode_video_frame
 
 
 class _Timed:
@@ -104,6 +106,28 @@ def load_sam_backend(config: RunConfig, options: RuntimeOptions) -> Backend:
     return make_backend(config, options, device, sam2_model, ms2.hub_id, sam1_model, ms1.hub_id if ms1 else "")
 
 
+def _image_features(cache: FeatureCache) -> Callable[[Any, Callable[[], np.ndarray]], Any]:
+    """The generator's `features(key, load)` (key: frame index, or (frame, crop box)) on `cache`,
+    keyed by the pixels so another video's frame t is never served."""
+    def features(key: Any, load: Callable[[], np.ndarray]) -> Any:
+        image = load()   # the generator holds the frame already: no decode
+        frame, crop = (key, ()) if isinstance(key, int) else (key[0], tuple(key[1:]))
+        return cache.get(("image", frame, frame_signature(image), crop), lambda: image,
+                         frame=None if crop else frame)
+    return features
+
+
+def _video_features(cache: FeatureCache, encode: Callable[[np.ndarray], Any]) -> Callable[..., Any]:
+    """The propagator's `features(source_key, t, load)` on `cache`, frames resized as SAM 2's
+    video predictor does; a frame's signature is computed once per input, so a hit decodes nothing."""
+    signatures = FrameSignatures()
+
+    def features(source_key: tuple, t: int, load: Callable[[], np.ndarray]) -> Any:
+        sig, image = signatures.get(source_key, t, load)
+        return cache.get(("video", t, sig), load if image is None else (lambda: image), frame=t, encode=encode)
+    return features
+
+
 def make_backend(config: RunConfig, options: RuntimeOptions, device: torch.device, sam2_model: torch.nn.Module,
                  sam2_name: str, sam1_model: torch.nn.Module | None = None, sam1_name: str = "") -> Backend:
     """Wire already-loaded models into a `Backend` (the benchmark passes random real-size models)."""
@@ -120,8 +144,9 @@ def make_backend(config: RunConfig, options: RuntimeOptions, device: torch.devic
         gen_cache = FeatureCache(timer.wrap("encode_sam1", prompter.encode, device), 0, EncoderCounter())
     else:
         prompter, gen_cache = sam2_prompter, sam2_cache
-    generator = _TimedGenerator(AutomaticMaskGenerator(prompter, settings, gen_cache.get, amp), timer)
-    propagator = Sam2Propagator(sam2_model, device, sam2_cache.get, amp, max_batch=batch)
+    generator = _TimedGenerator(AutomaticMaskGenerator(prompter, settings, _image_features(gen_cache), amp), timer)
+    propagator = Sam2Propagator(sam2_model, device, _video_features(sam2_cache, timer.wrap(
+        "encode_sam2", lambda image: encode_video_frame(sam2_model, device, image), device)), amp, max_batch=batch)
     timed_prop = _TimedPropagator(propagator, timer)
 
     def stats() -> dict[str, Any]:

@@ -1,15 +1,17 @@
 """Model names -> Hugging Face hub ids, finding the weights, and loading them without unpickling.
 
 Every way in (a hub id in the local cache, a download, a hub-style folder, a lone `.safetensors`,
-an original-release `.pt`) ends in the same place: a folder with `config.json` and safetensors
-weights, checked key by key and shape by shape against the architecture *before* transformers
-sees it. That check matters because `from_pretrained` only warns about missing keys and fills them
-with random numbers: a wrong file would otherwise run and produce plausible-looking garbage.
+a `.pt` state dict, Meta's official `.pt`/`.pth` renamed by `convert`) ends in the same place: a
+folder with `config.json` and safetensors weights, checked key by key and shape by shape against
+the architecture *before* transformers sees it. That check matters because `from_pretrained` only
+warns about missing keys and fills them with random numbers: a wrong file would otherwise run and
+produce plausible-looking garbage.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -136,14 +138,31 @@ def from_checkpoint(ms: ModelSpec, path: Path) -> Path:
         cfg = _read_json(config) if config.is_file() else architecture(ms.family, ms.name).to_dict()
         return _folder_for(cfg, weights=path)
     if path.suffix in (".pt", ".pth", ".bin"):
-        from .convert import pt_to_safetensors
-        cfg = _read_json(config) if config.is_file() else architecture(ms.family, ms.name).to_dict()
-        folder = Path(tempfile.mkdtemp(prefix="everymask-ckpt-"))
-        pt_to_safetensors(path, folder / "model.safetensors", ms.family)
-        (folder / "config.json").write_text(json.dumps(cfg))
-        return folder
+        return _from_state_dict(ms, path, config)
     raise EverymaskError(f"--checkpoint {path}: unknown kind of file; give a hub folder, a .safetensors file "
                          f"or a .pt state dict")
+
+
+def _from_state_dict(ms: ModelSpec, path: Path, config: Path) -> Path:
+    """A `.pt` state dict, in transformers' layout or Meta's official one (renamed by `convert`)."""
+    from .convert import identify, load_pt, save_safetensors, to_transformers
+
+    where = f"--checkpoint {path}"
+    state = load_pt(path)
+    official = identify(state, where)
+    if official is None:
+        cfg = _read_json(config) if config.is_file() else architecture(ms.family, ms.name).to_dict()
+    else:
+        if (official.family, official.name) != (ms.family, ms.name):
+            other = "" if official.family == ms.family else f", a {official.kind} model"
+            raise EverymaskError(f"{where}: weights do not fit {ms.hub_id} (Meta's {official.release}); "
+                                 f"it looks like --model {official.name}{other}")
+        state = to_transformers(state, official.family)
+        cfg = {**architecture(ms.family, ms.name).to_dict(), **official.config_changes}
+    folder = Path(tempfile.mkdtemp(prefix="everymask-ckpt-"))
+    save_safetensors(state, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
 
 
 def _read_json(path: Path) -> dict:
@@ -160,7 +179,6 @@ def _folder_for(config: dict, weights: Path) -> Path:
     try:
         (folder / "model.safetensors").symlink_to(weights.resolve())
     except OSError:  # file systems without symlinks
-        import shutil
         shutil.copyfile(weights, folder / "model.safetensors")
     return folder
 
@@ -247,4 +265,32 @@ def load_model(ms: ModelSpec, checkpoint: str, device: torch.device) -> torch.nn
     config = validate(folder, ms, where)
     model = _model_class(ms.family).from_pretrained(str(folder), config=config, use_safetensors=True,
                                                     local_files_only=True, dtype=torch.float32)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    if folder.name.startswith("everymask-ckpt-") and folder.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(folder, ignore_errors=True)  # a converted copy: as large as the model, read once
+    if checkpoint and Path(checkpoint).suffix in (".pt", ".pth", ".bin"):
+        check_encoder(model, ms.family, where)
+    return model
+
+
+def check_encoder(model: torch.nn.Module, family: str, where: str) -> None:
+    """One encoder pass on a fixed image after loading a `.pt` file: names and shapes can all fit
+    while a tensor holds NaN/inf or the wrong values for its place, and that shows here as a
+    wrong shape or non-finite features rather than as plausible-looking masks later."""
+    vision = model.config.vision_config
+    size = int(model.config.image_size if family == "sam2" else vision.image_size)
+    device = next(model.parameters()).device
+    image = torch.linspace(-2.0, 2.0, 3 * size * size, device=device).reshape(1, 3, size, size)
+    with torch.inference_mode():
+        if family == "sam2":  # the stride-16 level, flattened: (H*W) x 1 x C
+            got = model.get_image_features(image, return_dict=True).fpn_hidden_states[-1]
+            h, w = vision.backbone_feature_sizes[-1]
+            want: tuple[int, ...] = (h * w, 1, vision.fpn_hidden_size)
+        else:
+            got = model.get_image_embeddings(image)
+            side = size // vision.patch_size
+            want = (1, vision.output_channels, side, side)
+    if tuple(got.shape) != want or not bool(torch.isfinite(got).all()):
+        what = f"shape {list(got.shape)}, expected {list(want)}" if tuple(got.shape) != want else "NaN or inf values"
+        raise EverymaskError(f"{where}: the weights load but the image encoder gives {what} on a test image; "
+                             f"the file is damaged or not a released checkpoint")

@@ -4,7 +4,10 @@ transformers' SAM processors need torchvision, which cannot be installed in a wo
 to the CPU torch here (and a broken torchvision breaks transformers' SAM 2 imports), so the few
 operations they do are written out. They follow the original repositories:
 - SAM 2 squashes the frame to a square `image_size` (no aspect kept) and predicts masks for that
-  square; points scale x by S/W and y by S/H; masks are upsampled straight to (H, W).
+  square; points scale x by S/W and y by S/H; masks are upsampled straight to (H, W). Its image
+  predictor (and mask generator) resizes the float image bilinearly with antialiasing
+  (torchvision `Resize`); its video predictor's frame loader resizes the uint8 frame with PIL's
+  default bicubic filter and only then normalises (`sam2.utils.misc._load_img_as_tensor`).
 - SAM resizes the longer side to `image_size`, pads bottom/right to a square; points scale by the
   same factor; masks are upsampled to the square, cropped to the unpadded part, then to (H, W).
 """
@@ -18,9 +21,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+def _check(image: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an H x W x 3 uint8 RGB frame, got {image.shape} {image.dtype}")
+
+
+def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    _check(image)
     return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
 
 
@@ -28,6 +35,19 @@ def sam2_pixels(image: np.ndarray, size: int, device: torch.device) -> torch.Ten
     """H x W x 3 uint8 -> 1 x 3 x size x size, ImageNet-normalised (SAM 2 input)."""
     x = _to_tensor(image, device) / 255.0
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def sam2_video_pixels(image: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """H x W x 3 uint8 -> 1 x 3 x size x size as SAM 2's video predictor loads frames: PIL bicubic
+    resize of the uint8 frame (rounded back to uint8), then /255 and ImageNet normalisation."""
+    from PIL import Image
+
+    _check(image)
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((size, size), Image.Resampling.BICUBIC))
+    x = torch.from_numpy(small.copy()).to(device).permute(2, 0, 1)[None].float() / 255.0
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     return (x - mean) / std

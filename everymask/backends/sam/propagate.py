@@ -4,11 +4,20 @@ transformers' `Sam2VideoModel.forward` loops over objects one at a time (batch 1
 encodes frames itself. Here all seeds of one start frame and direction are one batch: at every
 frame the image features are fetched once (from the backend's cache), the memory attention,
 mask decoder and memory encoder run on the whole batch, and one pass over the frames serves all
-seeds. The model's own memory bookkeeping (`Sam2VideoInferenceSession`,
-`_prepare_memory_conditioned_features`, `_encode_new_memory`) is reused unchanged; only the
-per-frame SAM head call is written out, because transformers' version indexes its multimask
-choice for a batch of one and ignores the original's single-mask head for mask prompts.
+seeds. The model's own memory bookkeeping is reused through `hf_sam2` (the one place that calls
+transformers' private methods); only the per-frame SAM head call is written out, because
+transformers' version indexes its multimask choice for a batch of one.
 Seeds are split into chunks of `max_batch` (separate object slots) only to bound memory.
+
+What Meta's `SAM2VideoPredictor` (add_new_mask + propagate_in_video) does, and so do we:
+- frames are resized as its frame loader does (`sam2_video_pixels`);
+- the seed mask is the output on its frame: +-10 logits at model resolution, antialiased down to
+  the low-res logits (`_use_mask_as_output`), and its object pointer comes from the single-mask
+  SAM head prompted with the mask;
+- every output's low-res logits get holes of <= 8 px filled (`fill_hole_area=8`);
+- the seed frame's memory is encoded from its hole-filled low-res logits, upsampled to model
+  resolution and binarised (`propagate_in_video_preflight`, `is_mask_from_pts=True`); a tracked
+  frame's memory from its unfilled logits through a sigmoid.
 """
 from __future__ import annotations
 
@@ -20,16 +29,35 @@ import torch.nn.functional as F
 
 from ...masks import Masks
 from ...video.base import FrameSource
-from .preprocess import masks_to_input, upsample_logits
+from . import hf_sam2
+from .holes import fill_holes
+from .preprocess import masks_to_input, sam2_video_pixels, upsample_logits
 
 NO_OBJ_SCORE = -1024.0
+FULL_RES_CHUNK = 16     # masks per full-resolution (video size) stack: bounds transient memory
+
+Features = Callable[[tuple, int, Callable[[], np.ndarray]], list[torch.Tensor]]
+
+
+def encode_video_frame(model: torch.nn.Module, device: torch.device, image: np.ndarray) -> list[torch.Tensor]:
+    """Flattened FPN levels (HW x 1 x C) and the last level's position encoding of a frame loaded
+    as the video predictor loads it: what tracking needs, nothing more."""
+    with torch.inference_mode():
+        pixels = sam2_video_pixels(image, int(model.config.image_size), device)
+        out = model.get_image_features(pixels, return_dict=True)
+    return [f.float() for f in out.fpn_hidden_states] + [out.fpn_position_encoding[-1].float()]
+
+
+def source_key(source: FrameSource) -> tuple:
+    """What identifies the frames of an input: its fingerprint and the size frames come at."""
+    return (source.fingerprint(), tuple(source.size))
 
 
 class Sam2Propagator:
-    """`Propagator` on a `Sam2VideoModel`; `features(t, load)` returns the cached encoder output."""
+    """`Propagator` on a `Sam2VideoModel`; `features(source_key, t, load)` returns the cached
+    encoder output of frame t of that input."""
 
-    def __init__(self, model: torch.nn.Module, device: torch.device,
-                 features: Callable[[int, Callable[[], np.ndarray]], list[torch.Tensor]],
+    def __init__(self, model: torch.nn.Module, device: torch.device, features: Features,
                  autocast: Callable[[], Any], max_batch: int = 64) -> None:
         self.model, self.device, self.features, self.autocast = model, device, features, autocast
         self.max_batch = max_batch
@@ -40,8 +68,6 @@ class Sam2Propagator:
 
     @torch.inference_mode()
     def propagate(self, source: FrameSource, start: int, stop: int, seeds: Masks) -> Iterator[tuple[int, Masks]]:
-        from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
-
         if start == stop:
             return
         step = 1 if stop > start else -1
@@ -51,20 +77,17 @@ class Sam2Propagator:
             for t in frames:
                 yield t, Masks.empty(hw)
             return
-        session = Sam2VideoInferenceSession(video_height=hw[0], video_width=hw[1], inference_device=self.device,
-                                            inference_state_device=self.device, dtype=torch.float32)
+        key = source_key(source)
+        session = hf_sam2.new_session(hw, self.device)
         chunks = [slice(i, i + self.max_batch) for i in range(0, len(seeds), self.max_batch)]
         for c in range(len(chunks)):
             session.obj_id_to_idx(c)
         seed_logits = []
         for t in [start, *frames]:
-            feats = self._features(source, t)
+            feats = self._features(source, key, t)
             logits, scores = [], []
             for c, sl in enumerate(chunks):
-                mask_in = None
-                if t == start:  # decode one chunk at a time: N full-resolution masks can be large
-                    dense = torch.from_numpy(seeds.select(np.arange(len(seeds))[sl]).to_dense())
-                    mask_in = masks_to_input(dense.to(self.device), self.size)
+                mask_in = self._seed_input(seeds, sl) if t == start else None
                 with self.autocast():
                     low, obj = self._step(session, c, t, feats, mask_in, reverse=step < 0, n_frames=len(source))
                 if t == start:
@@ -79,82 +102,61 @@ class Sam2Propagator:
             self.masks_stepped += len(seeds)
             yield t, self._to_masks(torch.cat(logits), torch.cat(scores), seeds.ids, hw)
 
-    def _features(self, source: FrameSource, t: int) -> list[torch.Tensor]:
+    def _features(self, source: FrameSource, key: tuple, t: int) -> list[torch.Tensor]:
         with self.autocast():
-            return self.features(t, lambda: source.frame(t))
+            return self.features(key, t, lambda: source.frame(t))
+
+    def _seed_input(self, seeds: Masks, sl: slice) -> torch.Tensor:
+        """Seeds -> N x 1 x S x S {0, 1} mask prompts, decoded `FULL_RES_CHUNK` at a time."""
+        idx = np.arange(len(seeds))[sl]
+        parts = [masks_to_input(torch.from_numpy(seeds.select(idx[i:i + FULL_RES_CHUNK]).to_dense()).to(self.device),
+                                self.size) for i in range(0, len(idx), FULL_RES_CHUNK)]
+        return torch.cat(parts)
 
     def _to_masks(self, low: torch.Tensor, scores: torch.Tensor, ids: np.ndarray, hw: tuple[int, int]) -> Masks:
-        """Low-res logits -> masks at the frame's resolution; empty (vanished) masks are left out."""
-        out, keep = [], []
-        for i in range(0, len(low), 16):
-            m = (upsample_logits(low[i:i + 16], hw, self.size, squash=True) > 0).cpu().numpy()
-            out.append(m)
-        dense = np.concatenate(out)
-        keep = dense.reshape(len(dense), -1).any(1)
-        return Masks.from_dense(dense[keep], ids[keep], scores.cpu().numpy()[keep])
+        """Low-res logits -> masks at the frame's resolution, `FULL_RES_CHUNK` at a time (never an
+        N x H x W stack); empty (vanished) masks are left out."""
+        scores_np = scores.cpu().numpy()
+        parts = []
+        for i in range(0, len(low), FULL_RES_CHUNK):
+            dense = (upsample_logits(low[i:i + FULL_RES_CHUNK], hw, self.size, squash=True) > 0).cpu().numpy()
+            keep = dense.reshape(len(dense), -1).any(1)
+            parts.append(Masks.from_dense(dense[keep], ids[i:i + FULL_RES_CHUNK][keep],
+                                          scores_np[i:i + FULL_RES_CHUNK][keep]))
+        return Masks.concat(parts, size=hw)
 
     def _step(self, session: Any, obj_idx: int, t: int, feats: list[torch.Tensor], mask_in: torch.Tensor | None,
               reverse: bool, n_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """One frame for one chunk: condition on `mask_in` (start frame) or on memory; encode memory."""
+        """One frame for one chunk: condition on `mask_in` (start frame) or on memory; encode
+        memory. Returns the hole-filled low-res logits (n,1,h,w) and object-score logits."""
         m = self.model
         cond = mask_in is not None
-        n = mask_in.shape[0] if cond else self._batch_of(session, obj_idx)
+        n = mask_in.shape[0] if cond else hf_sam2.batch_of(session, obj_idx)
         sizes = m.backbone_feature_sizes
         levels = [f.expand(-1, n, -1) for f in feats[:-1]]
         pos = feats[-1].expand(-1, n, -1)
         high_res = [x.permute(1, 2, 0).reshape(n, x.shape[2], *s) for x, s in zip(levels[:-1], sizes[:-1])]
         if cond:
             pix = levels[-1].permute(1, 2, 0).reshape(n, m.hidden_dim, *sizes[-1])
-            low, high, ptr, obj = self._mask_as_output(pix, high_res, mask_in)
+            low, ptr, obj = self._mask_as_output(pix, high_res, mask_in)
+            low = fill_holes(low)
+            # the seed's memory: from the filled low-res logits, upsampled and binarised
+            high = F.interpolate(low.float(), size=(self.size, self.size), mode="bilinear", align_corners=False)
+            mem, mem_pos = hf_sam2.encode_memory(m, levels[-1], high.to(low.dtype), obj, binarize=True)
         else:
-            pix = self._memory_conditioned(session, obj_idx, t, levels[-1], pos, n_frames, reverse)
-            low, high, ptr, obj = self._sam_heads(pix, high_res, multimask=m._use_multimask(False, None))
-        # mask prompts are not "from points": the original SAM 2 takes the sigmoid of +-10 logits
-        mem, mem_pos = m._encode_new_memory(current_vision_feats=levels[-1], pred_masks_high_res=high,
-                                            object_score_logits=obj, is_mask_from_pts=False)
-        key = "cond_frame_outputs" if cond else "non_cond_frame_outputs"
-        session.output_dict_per_obj[obj_idx][key][t] = {
-            "object_pointer": ptr, "object_score_logits": obj, "maskmem_features": mem, "maskmem_pos_enc": mem_pos}
+            pix = hf_sam2.memory_conditioned(m, session, obj_idx, t, levels[-1], pos, n_frames, reverse)
+            low, high, ptr, obj = self._sam_heads(pix, high_res, multimask=hf_sam2.multimask_for_tracking(m))
+            # a tracked frame's memory: from the unfilled logits (the original fills after encoding)
+            mem, mem_pos = hf_sam2.encode_memory(m, levels[-1], high, obj, binarize=False)
+            low = fill_holes(low)
+        hf_sam2.store(session, obj_idx, t, cond, ptr, obj, mem, mem_pos, reverse)
         if not cond:
-            session.frames_tracked_per_obj[obj_idx][t] = {"reverse": reverse}
-            self._forget(session, obj_idx, t)
+            # the model reads the last `num_maskmem - 1` frames' masks and
+            # `max_object_pointers_in_encoder` frames' pointers: older ones are dropped so a long
+            # propagation keeps constant memory
+            cfg = m.config
+            hf_sam2.forget(session, obj_idx, t, max(cfg.num_maskmem, cfg.max_object_pointers_in_encoder))
         return low, obj
-
-    def _forget(self, session: Any, obj_idx: int, t: int) -> None:
-        """Drop tracked-frame memories the model can no longer attend to (it reads the last
-        `num_maskmem - 1` frames' masks and `max_object_pointers_in_encoder` frames' pointers),
-        so a long propagation keeps constant memory."""
-        cfg = self.model.config
-        horizon = max(cfg.num_maskmem, cfg.max_object_pointers_in_encoder)
-        outputs = session.output_dict_per_obj[obj_idx]["non_cond_frame_outputs"]
-        for old in [f for f in outputs if abs(f - t) >= horizon]:
-            del outputs[old]
-
-    def _memory_conditioned(self, session: Any, obj_idx: int, t: int, current: torch.Tensor, pos: torch.Tensor,
-                            n_frames: int, reverse: bool) -> torch.Tensor:
-        """`_prepare_memory_conditioned_features` for a batch: the same memory selection (the model's
-        own helpers), with the final reshape done per batch (transformers' assumes a batch of one)."""
-        m = self.model
-        n, (h, w) = current.shape[1], m.backbone_feature_sizes[-1]
-        previous = m._gather_memory_frame_outputs(session, obj_idx, t, reverse)
-        memories, memory_pos = m._build_memory_attention_inputs(previous, current.device)
-        offsets, pointers, max_pointers = m._get_object_pointers(session, obj_idx, t, n_frames, current.device,
-                                                                 reverse, False)
-        n_pointer_tokens = 0
-        if pointers:
-            ptr, ptr_pos = m._process_object_pointers(offsets, pointers, max_pointers, n, m.hidden_dim, current.device)
-            memories.append(ptr)
-            memory_pos.append(ptr_pos)
-            n_pointer_tokens = ptr.shape[0]
-        out = m.memory_attention(current_vision_features=current, current_vision_position_embeddings=pos,
-                                 memory=torch.cat(memories, 0).to(current.dtype), memory_posision_embeddings=torch.cat(memory_pos, 0),
-                                 num_object_pointer_tokens=n_pointer_tokens)      # 1 x n x HW x C
-        return out.reshape(n, h * w, -1).transpose(1, 2).reshape(n, -1, h, w)
-
-    @staticmethod
-    def _batch_of(session: Any, obj_idx: int) -> int:
-        out = session.output_dict_per_obj[obj_idx]["cond_frame_outputs"]
-        return next(iter(out.values()))["object_pointer"].shape[0]
 
     def _sam_heads(self, pix: torch.Tensor, high_res: list[torch.Tensor], multimask: bool,
                    mask_prompt: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
@@ -188,9 +190,10 @@ class Sam2Propagator:
         return low, high.to(low.dtype), ptr, obj
 
     def _mask_as_output(self, pix: torch.Tensor, high_res: list[torch.Tensor],
-                        mask_in: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The seed mask is the output on its frame (+-10 logits); its object pointer comes from the
-        single-mask SAM head prompted with the mask, as in the original SAM 2."""
+                        mask_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`_use_mask_as_output` of the original: the seed mask as +-10 logits, antialiased down to
+        the low-res logits; its object pointer from the single-mask SAM head prompted with the
+        mask; object score +-10 by whether the mask is empty. Returns (low, pointer, score)."""
         m = self.model
         mask_in = mask_in.to(pix.dtype)
         high = mask_in * 20.0 - 10.0
@@ -200,4 +203,4 @@ class Sam2Propagator:
         appearing = (mask_in.flatten(1) > 0).any(1, keepdim=True).to(ptr.dtype)    # n x 1
         obj = (20.0 * appearing - 10.0)[..., None]                                  # n x 1 x 1
         ptr = appearing * ptr + (1 - appearing) * m.no_object_pointer
-        return low, high, ptr, obj
+        return low, ptr, obj

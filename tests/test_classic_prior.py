@@ -1,0 +1,171 @@
+"""The classic generator re-finds its prior (the masks tracked into a key frame) where the image
+still supports them, drops them where it does not, and is unchanged without one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from everymask import RunConfig
+from everymask.backends.classic import load_classic_backend
+from everymask.backends.classic.flow import snap_to_superpixels
+from everymask.backends.classic.regions import border_stats, mask_nms, masks_to_rows, region_graph
+from everymask.backends.classic.segment import PRIOR_SLACK, lab_image
+from everymask.masks import Masks, iou_matrix
+from everymask.testing.synthetic import ArraySource, make_scene
+
+CFG = RunConfig()
+
+
+@pytest.fixture(scope="module")
+def pan():
+    return make_scene("pan", num_frames=6)
+
+
+@pytest.fixture(scope="module")
+def plain(pan):
+    """Prior-free masks of frames 0 and 5."""
+    gen = load_classic_backend(CFG).generator
+    return gen.generate(0, pan.frames[0]), gen.generate(5, pan.frames[5])
+
+
+def _same(a: Masks, b: Masks) -> bool:
+    return a.rles == b.rles and np.array_equal(a.scores, b.scores) and np.array_equal(a.ids, b.ids)
+
+
+def test_masks_to_rows_majority_vote():
+    labels = np.array([[0, 0, 1, 1],
+                       [0, 0, 1, 1],
+                       [2, 2, 2, 2]], np.int32)
+    dense = np.zeros((3, 3, 4), bool)
+    dense[0, :2, :2] = True                 # superpixel 0 exactly
+    dense[1, :2, :3] = True                 # 0 and half of 1 (a tie joins)
+    dense[2, 2, :1] = True                  # a quarter of 2: nothing
+    rows, fit = masks_to_rows(dense, labels, 3)
+    assert rows.tolist() == [[True, False, False], [True, True, False], [False, False, False]]
+    assert fit.tolist() == [1.0, 0.75, 0.0]
+
+
+def test_no_prior_and_empty_prior_give_the_prior_free_output(pan, plain):
+    gen = load_classic_backend(CFG).generator
+    assert _same(gen.generate(0, pan.frames[0], None), plain[0])
+    assert _same(gen.generate(0, pan.frames[0], Masks.empty(plain[0].size)), plain[0])
+
+
+def test_prior_on_an_unchanged_image_is_refound_exactly(pan, plain):
+    """Every mask given back on the image it was cut from comes out again, pixel for pixel."""
+    again = load_classic_backend(CFG).generator.generate(0, pan.frames[0], plain[0])
+    iou = iou_matrix(plain[0].rles, again.rles)
+    assert (iou.max(1) == 1.0).all()
+
+
+def test_the_order_of_the_prior_does_not_matter(pan, plain):
+    backend = load_classic_backend(CFG)
+    arrivals = dict(backend.propagator.propagate(ArraySource(pan.frames), 0, 5, plain[0]))[5]
+    a = backend.generator.generate(5, pan.frames[5], arrivals)
+    b = backend.generator.generate(5, pan.frames[5], arrivals.select(np.arange(len(arrivals))[::-1]))
+    assert _same(a, b)
+
+
+def test_propagated_masks_are_refound_more_often(pan, plain):
+    """Frame 0's masks carried by flow to frame 5: the prior-free cut of frame 5 re-finds 17 of
+    31 at match_iou, the cut given them as its prior 23 (most others shrank to slivers)."""
+    backend = load_classic_backend(CFG)
+    arrivals = dict(backend.propagator.propagate(ArraySource(pan.frames), 0, 5, plain[0]))[5]
+    with_prior = backend.generator.generate(5, pan.frames[5], arrivals)
+
+    def refound(masks: Masks) -> int:
+        return int((iou_matrix(arrivals.rles, masks.rles).max(1) >= CFG.match_iou).sum())
+
+    assert len(arrivals) == 31
+    assert (refound(plain[1]), refound(with_prior)) == (17, 23)
+
+
+def test_prior_just_under_the_stability_threshold_is_kept(pan, plain):
+    """Hysteresis: a region whose stability is within PRIOR_SLACK under the threshold is not
+    generated afresh, but kept when it comes as a prior."""
+    gen = load_classic_backend(CFG).generator
+    sp = gen.cache.get(0, pan.frames[0])
+    g = region_graph(sp, lab_image(pan.frames[0]))
+    # unions of a generated mask's superpixels with one neighbouring superpixel: find one the
+    # hysteresis decides on
+    rows, _ = masks_to_rows(plain[0].to_dense(), sp.labels, sp.count)
+    adj = np.zeros((sp.count, sp.count), bool)
+    adj[g.edges[:, 0], g.edges[:, 1]] = adj[g.edges[:, 1], g.edges[:, 0]] = True
+    cands = [r | (np.arange(sp.count) == j) for r in rows for j in np.flatnonzero(adj[r].any(0) & ~r)]
+    cands = np.array(cands)
+    score, stability, _ = border_stats(cands, g)
+    ok_new, _ = gen._usable(cands, g, sp.labels.shape)
+    ok_prior, _ = gen._usable(cands, g, sp.labels.shape, PRIOR_SLACK)
+    band = Masks.from_dense(cands[ok_prior & ~ok_new][:, sp.labels], ids=range(int((ok_prior & ~ok_new).sum())))
+    new = np.flatnonzero(iou_matrix(band.rles, plain[0].rles).max(1) < CFG.match_iou)
+    assert len(new), "no candidate in the hysteresis band"
+    prior = band.select(new[:1])
+    out = gen.generate(0, pan.frames[0], prior)
+    assert iou_matrix(prior.rles, out.rles).max() == 1.0
+
+
+def test_prior_over_a_uniform_area_is_dropped(pan, plain):
+    """The car and its surroundings painted over with flat grey: its prior mask is not found
+    there, and a prior on a flat frame changes nothing."""
+    car = pan.tracks[0].masks[0]
+    ys, xs = np.nonzero(car)
+    img = pan.frames[0].copy()
+    img[max(ys.min() - 20, 0):ys.max() + 20, max(xs.min() - 20, 0):xs.max() + 20] = 128
+    gen = load_classic_backend(CFG).generator
+    fresh = gen.generate(0, img)
+    car_prior = Masks.from_dense(car[None], ids=[0])
+    out = gen.generate(0, img, car_prior)
+    assert iou_matrix(car_prior.rles, out.rles).max() < 0.5
+    flat = np.full_like(img, 128)
+    blank = gen.generate(0, flat)
+    assert len(blank) == 0
+    assert _same(gen.generate(0, flat, plain[0]), blank)
+    assert _same(out, fresh)
+
+
+def test_prior_of_another_size_is_refused(pan):
+    gen = load_classic_backend(CFG).generator
+    with pytest.raises(ValueError, match=r"prior masks of size \(10, 10\) for a frame of size \(240, 426\)"):
+        gen.generate(0, pan.frames[0], Masks.from_dense(np.ones((1, 10, 10), bool), ids=[0]))
+
+
+def test_conditional_snap_keeps_masks_the_superpixels_do_not_follow():
+    """Two superpixels of 4 px; mask A covers 3 px of the first (snapped: IoU 0.75 with itself),
+    mask B all of the first and 1 px of the second (snapped: IoU 0.8)."""
+    labels = np.array([[0, 0, 1, 1],
+                       [0, 0, 1, 1]], np.int32)
+    dense = np.zeros((2, 2, 4), bool)
+    dense[0, 0, :2] = dense[0, 1, 0] = True
+    dense[1, :, :2] = dense[1, 0, 2] = True
+    packed = np.packbits(dense.transpose(0, 2, 1), axis=0)          # N x W x H, packed over N
+
+    def snap(min_iou: float) -> np.ndarray:
+        out = snap_to_superpixels(packed, 2, np.ascontiguousarray(labels.T), 2, min_iou)
+        return np.unpackbits(out, axis=0, count=2).transpose(0, 2, 1).astype(bool)
+
+    whole = labels == 0
+    assert (snap(0.0) == np.stack([whole, whole])).all()
+    assert (snap(0.8) == np.stack([dense[0], whole])).all()
+
+
+def test_nms_free_candidates_do_not_count_against_the_cap():
+    members = np.eye(4, dtype=bool)                                 # four disjoint candidates
+    sizes = np.ones(4)
+    order = np.arange(4)
+    free = np.array([False, True, False, True])
+    assert mask_nms(members, sizes, order, 0.8, 1) == [0]
+    assert mask_nms(members, sizes, order, 0.8, 1, free) == [0, 1, 3]
+    assert mask_nms(members, sizes, order, 0.8, 1, free, total=2) == [0, 1]
+    over = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1]], bool)  # 0 and 1 overlap, IoU 2/3
+    assert mask_nms(over, sizes, np.arange(3), 0.5, 1, np.array([False, False, True])) == [0, 2]
+
+
+def test_room_leaves_space_for_the_arrivals_not_refound():
+    """max_masks 144: 40 of 60 arrivals re-found, 60 new masks kept: 100 + 2 x 20 lost fit; with
+    80 arrivals (40 lost) only 144 - 80 = 64 do, and never fewer than the budget of 48."""
+    gen = load_classic_backend(CFG).generator
+    kept_prior = np.r_[np.ones(40, bool), np.zeros(60, bool)]
+    assert gen._room(kept_prior, 60, 48) == 100
+    assert gen._room(kept_prior, 80, 48) == 64
+    assert gen._room(kept_prior, 140, 48) == 48
+    assert gen._room(np.zeros(0, bool), 5, 48) == 0
