@@ -193,7 +193,8 @@ class AutomaticMaskGenerator:
         points = torch.as_tensor(self.grids[layer] * np.array([cw, ch]), dtype=torch.float32, device=p.device)
         rles, boxes, ious = [], [], []
         for i in range(0, len(points), s.points_per_batch):
-            logits, iou = self._predict(feats, scale_points(points[i:i + s.points_per_batch], (ch, cw), p.size, p.squash))
+            batch = scale_points(points[i:i + s.points_per_batch], (ch, cw), p.size, p.squash)
+            logits, iou = self._predict(feats, batch)
             for j in range(0, len(logits), 16):  # bound full-resolution memory: 16 masks at a time
                 up = upsample_logits(logits[j:j + 16], (ch, cw), p.size, p.squash)
                 stab = ops.stability_score(up, s.mask_threshold, s.stability_score_offset)
