@@ -120,9 +120,11 @@ class RunConfig:
     checkpoint: str = knob("", "a .safetensors file, hub-style folder or Meta's official .pt/.pth for sam2/sam; "
                                "for sam, A:B (A;B on Windows) gives the SAM and the SAM 2 checkpoints; may change "
                                "when resuming", identity=False)
-    schedule: str = knob("shared", "shared (each frame encoded once) or original (per task, as the original "
-                                   "method); may change when resuming", identity=False)
+    schedule: str = knob("shared", "shared (each frame encoded once, key frames twice) or original (per task, as "
+                                   "the original method); may change when resuming", identity=False)
     # part-of hierarchy
+    things_first: bool = knob(False, "classic: rank regions that run along the frame's edge (walls, floors, sky) "
+                              "after closed ones, so the key frame's mask budget goes to things first")
     part_inside: float = knob(0.9, "part-of: fraction of a part's pixels inside its whole in a frame")
     part_frames: float = knob(0.8, "part-of: fraction of co-visible frames where that holds")
     part_max_ratio: float = knob(0.8, "part-of: a part's mean area at most this fraction of the whole's "

@@ -163,3 +163,21 @@ def test_background_likelihood_is_boundary_connectivity():
     assert bg[0] == pytest.approx(1 - np.exp(-ring_bc ** 2 / 2)) and bg[0] > 0.99
     assert bg[1] == 0.0
     assert bg[2] == pytest.approx(1 - np.exp(-(4 / np.sqrt(8)) ** 2 / 2))   # 4 edge px, area 8
+
+
+def test_things_first_gives_a_one_mask_budget_to_the_square_not_the_wall():
+    """Four quadrants of colour (each runs along the frame's edge) and a bright square inside one:
+    by contrast alone the left half wins the only slot; with --things-first the square does."""
+    from everymask.backends.classic.segment import SegmentGenerator
+    from everymask.backends.classic.superpixels import SuperpixelCache
+    img = np.zeros((60, 80, 3), np.uint8)
+    img[:, 40:] = 110
+    img[:30, :] += 40
+    img[22:38, 52:68] = 200
+    img = np.clip(img.astype(int) + np.random.default_rng(0).integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    kept = {}
+    for things_first in (False, True):
+        gen = SegmentGenerator(RunConfig(max_masks=3, things_first=things_first), SuperpixelCache())  # budget 1
+        masks = gen.generate(0, img)
+        kept[things_first] = [b.tolist() for b in masks.boxes]
+    assert kept == {False: [[0.0, 0.0, 40.0, 60.0]], True: [[52.0, 22.0, 16.0, 16.0]]}

@@ -67,7 +67,7 @@ def test_the_order_of_the_prior_does_not_matter(pan, plain):
 
 
 def test_propagated_masks_are_refound_more_often(pan, plain):
-    """Frame 0's masks carried by flow to frame 5: the prior-free cut of frame 5 re-finds 17 of
+    """Frame 0's masks carried by flow to frame 5: the prior-free cut of frame 5 re-finds 16 of
     31 at match_iou, the cut given them as its prior 23 (most others shrank to slivers)."""
     backend = load_classic_backend(CFG)
     arrivals = dict(backend.propagator.propagate(ArraySource(pan.frames), 0, 5, plain[0]))[5]
@@ -77,7 +77,7 @@ def test_propagated_masks_are_refound_more_often(pan, plain):
         return int((iou_matrix(arrivals.rles, masks.rles).max(1) >= CFG.match_iou).sum())
 
     assert len(arrivals) == 31
-    assert (refound(plain[1]), refound(with_prior)) == (17, 23)
+    assert (refound(plain[1]), refound(with_prior)) == (16, 23)
 
 
 def test_prior_just_under_the_stability_threshold_is_kept(pan, plain):

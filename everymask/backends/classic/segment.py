@@ -11,9 +11,9 @@ The algorithm, top to bottom (`SegmentGenerator.generate`):
   5. filters: a border-vs-inside contrast score, a stability score (the region's range in an
      ultrametric contour map) and a minimum mean thickness (slivers never match again);
   6. exact mask-IoU NMS at the engine's `match_iou` in score order, up to a budget of
-     `max_masks // 3` masks (the engine's tracks accumulate about three key frames' worth); the
-     order takes off a background penalty (boundary connectivity, `regions.background_likelihood`)
-     so the budget goes to things before walls and floors that run along the frame's edge.
+     `max_masks // 3` masks (the engine's tracks accumulate about three key frames' worth); with
+     `--things-first` the order takes off a background penalty (boundary connectivity,
+     `regions.background_likelihood`), so the budget goes to things before walls and floors.
 With a prior (the masks the engine carried here from the previous key frame), each prior mask is
 also a candidate, as the superpixels it covers, when those superpixels still carry its outline
 (IoU with the mask >= `match_iou`); it passes the same filters as any candidate (area, contrast,
@@ -50,8 +50,10 @@ from .superpixels import SuperpixelCache, Superpixels
 PRIOR_SLACK = 0.1
 
 
-# how much a region that is surely background (boundary connectivity >> 1) loses in the ranking of
-# the contrast score (in [0, 1]): enough to put a closed object of the same contrast first
+# with --things-first: how much a region that is surely background (boundary connectivity >> 1)
+# loses in the ranking of the contrast score (in [0, 1]): enough to put a closed object of the
+# same contrast first. Off by default: on the sample clip the median track then falls from 69 to
+# 50 frames and tracks of <= 10 frames rise from 8 % to 11 % (benchmarks/RESULTS.md)
 BACKGROUND_PENALTY = 0.5
 
 
@@ -153,8 +155,8 @@ class SegmentGenerator:
         good &= np.isin(np.arange(len(cand)), first)
         good = np.flatnonzero(good)
         rank = score + np.where(is_prior, PRIOR_SLACK, 0.0)
-        # the budget goes to things before background: regions that hug the frame's edge rank lower
-        rank -= BACKGROUND_PENALTY * background_likelihood(cand, sp.labels, g)
+        if self.config.things_first:   # regions that run along the frame's edge rank lower
+            rank -= BACKGROUND_PENALTY * background_likelihood(cand, sp.labels, g)
         order = good[np.argsort(-rank[good], kind="stable")]
         budget = min(self.budget, self.config.max_masks)
         keep = mask_nms(cand, g.sizes, order, self.config.match_iou, budget, is_prior, self.config.max_masks)
