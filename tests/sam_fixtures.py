@@ -37,6 +37,17 @@ torch = torch_or_skip()
 TINY_IMAGE = 128
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny models are far too small to gain from intra-op threads, and on a shared 2-core
+    machine thread hand-offs made the sam modules 10x slower; restore the setting afterwards.
+    A test module gets it for all its tests by importing it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_sam2_config():  # -> Sam2VideoConfig
     from transformers import (Sam2HieraDetConfig, Sam2VideoConfig, Sam2VideoMaskDecoderConfig,
                               Sam2VideoPromptEncoderConfig, Sam2VisionConfig)

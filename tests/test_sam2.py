@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sam_fixtures as F  # noqa: E402  - skips (or, with EVERYMASK_REQUIRE_TORCH=1, fails) without torch
+from sam_fixtures import one_thread  # noqa: E402,F401  - autouse: one torch thread for the module
 
 torch = F.torch
 
@@ -29,16 +30,6 @@ from everymask.masks import Masks  # noqa: E402
 
 CPU = RuntimeOptions(device="cpu", feature_cache_mb=64)
 GEN = dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models are far too small to gain from intra-op threads, and on a shared 2-core
-    machine thread hand-offs made the module 10x slower; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sam_fixtures as F  # noqa: E402  - skips (or, with EVERYMASK_REQUIRE_TORCH=1, fails) without torch
+from sam_fixtures import one_thread  # noqa: E402,F401  - autouse: one torch thread for the module
 
 torch = F.torch
 
@@ -27,14 +28,6 @@ from everymask.masks import Masks  # noqa: E402
 
 CPU = torch.device("cpu")
 S = F.TINY_IMAGE
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

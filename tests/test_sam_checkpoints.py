@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sam_fixtures as F  # noqa: E402  - skips (or, with EVERYMASK_REQUIRE_TORCH=1, fails) without torch
+from sam_fixtures import one_thread  # noqa: E402,F401  - autouse: one torch thread for the module
 import official_layout as L  # noqa: E402
 
 torch = F.torch
@@ -27,14 +28,6 @@ from everymask.errors import EverymaskError  # noqa: E402
 
 CPU = RuntimeOptions(device="cpu", feature_cache_mb=64)
 GEN = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
