@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import sam_fixtures as F  # noqa: E402
 
 from everymask.backends.sam.backend import make_backend  # noqa: E402
+from everymask.backends.sam.propagate import source_key  # noqa: E402
 from everymask.backends.sam.models import architecture, pick_device  # noqa: E402
 from everymask.config import RunConfig, RuntimeOptions  # noqa: E402
 from everymask.masks import Masks, encode  # noqa: E402
@@ -171,8 +172,9 @@ def main() -> None:
     b = make_backend(cfg, opts, device, model, args.model)
     feats = b.propagator.inner.features
     t0, c0 = time.perf_counter(), time.process_time()
+    key = source_key(src)
     for t in range(len(src)):
-        feats(t, lambda t=t: src.frame(t))
+        feats(key, t, lambda t=t: src.frame(t))
     enc = (time.perf_counter() - t0) / len(src)
     print(f"encoder: {enc * 1e3:.0f} ms/frame ({(time.process_time() - c0) / len(src):.1f} CPU s) ({len(src)} frames, "
           f"{h}x{w} input), load average {os.getloadavg()[0]:.1f}")
