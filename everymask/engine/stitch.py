@@ -59,6 +59,13 @@ def nodes_of(masks: Masks) -> list[tuple[int, int]]:
     return list(zip(masks.data["window"].tolist(), masks.ids.tolist()))
 
 
+def _side(masks: Masks, window: int, keep: Callable[[tuple[int, int], int], bool]) -> Masks:
+    """The masks of one window that `keep(node, direction)` takes."""
+    return masks.select(np.array([w == window and keep(node, d) for node, w, d in
+                                  zip(nodes_of(masks), masks.data["window"].tolist(),
+                                      masks.data["direction"].tolist())], bool))
+
+
 def stitch_edges(windows: Sequence[Window], frame_masks: FrameMasks, thresholds: Thresholds) -> Stitch:
     """Joins between adjacent windows, on the shared key frame and the halo key frames:
 
@@ -74,10 +81,7 @@ def stitch_edges(windows: Sequence[Window], frame_masks: FrameMasks, thresholds:
         """Pairs of (left, right) window tracks meeting on `frame`: one to one on the shared key frame;
         on a halo key frame, the staged association of the halo's arrivals with the generated masks."""
         masks = frame_masks(frame)
-        a = masks.select(np.array([w == left.index and keep_a(node, d) for node, w, d in
-                                   zip(nodes_of(masks), masks.data["window"], masks.data["direction"])], bool))
-        b = masks.select(np.array([w == right.index and keep_b(node, d) for node, w, d in
-                                   zip(nodes_of(masks), masks.data["window"], masks.data["direction"])], bool))
+        a, b = _side(masks, left.index, keep_a), _side(masks, right.index, keep_b)
         if halo == "after":
             pairs = staged_pairs(a.rles, b.rles, thresholds)
         elif halo == "before":
