@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import torch
 
+from .holes import small_components
+
 
 def point_grid(n_per_side: int) -> np.ndarray:
     """n^2 x 2 (x, y) cell centres of an n x n grid over [0, 1]^2."""
@@ -134,14 +136,6 @@ def remove_small_regions(mask: np.ndarray, area_thresh: float, mode: str) -> tup
     return np.isin(regions, fill), True
 
 
-def _small_components(binary: np.ndarray, max_area: int) -> np.ndarray:
-    """Pixels of the 8-connected components of `binary` with at most `max_area` pixels."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
-    small = np.zeros(n, bool)
-    small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max_area
-    return small[labels]
-
-
 def fill_holes_and_sprinkles(logits: torch.Tensor, max_area: int, threshold: float = 0.0) -> torch.Tensor:
     """SAM 2's small-region clean-up on low-res mask logits (N x h x w), as `SAM2Transforms.postprocess_masks`
     with `max_hole_area = max_sprinkle_area = min_mask_region_area` does it in `SAM2AutomaticMaskGenerator`:
@@ -155,6 +149,6 @@ def fill_holes_and_sprinkles(logits: torch.Tensor, max_area: int, threshold: flo
     out = x.copy()
     for i in range(len(x)):
         fg = x[i] > threshold
-        out[i][_small_components(~fg, max_area)] = threshold + 10.0
-        out[i][_small_components(fg, max_area)] = threshold - 10.0
+        out[i][small_components(~fg, max_area)] = threshold + 10.0
+        out[i][small_components(fg, max_area)] = threshold - 10.0
     return torch.from_numpy(out).to(logits.device)

@@ -17,20 +17,22 @@ FILL_HOLE_AREA = 8      # sam2.build_sam.build_sam2_video_predictor: "++model.fi
 HOLE_SCORE = 0.1        # sam2.utils.misc.fill_holes_in_mask_scores: "a small positive mask score"
 
 
+def small_components(binary: np.ndarray, max_area: int) -> np.ndarray:
+    """Pixels of the 8-connected components of `binary` (h x w) with at most `max_area` pixels."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    small = np.zeros(n, bool)
+    small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max_area     # label 0: outside `binary`
+    return small[labels]
+
+
 def fill_holes(logits: torch.Tensor, max_area: int = FILL_HOLE_AREA) -> torch.Tensor:
     """N x ... x h x w mask logits with every background component of <= `max_area` pixels set to
     `HOLE_SCORE` (`sam2.utils.misc.fill_holes_in_mask_scores`); same shape, dtype and device."""
     if max_area <= 0 or logits.numel() == 0:
         return logits
     h, w = logits.shape[-2:]
-    background = (logits <= 0).reshape(-1, h, w).cpu().numpy().view(np.uint8)
-    hole = np.zeros(background.shape, bool)
-    for i, bg in enumerate(background):
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(bg, connectivity=8)
-        small = stats[:, cv2.CC_STAT_AREA] <= max_area
-        small[0] = False                                # label 0: the mask's foreground
-        if small.any():
-            hole[i] = small[labels]
+    background = (logits <= 0).reshape(-1, h, w).cpu().numpy()
+    hole = np.stack([small_components(bg, max_area) for bg in background])
     if not hole.any():
         return logits
     where = torch.from_numpy(hole).reshape(logits.shape).to(logits.device)
