@@ -129,23 +129,21 @@ def test_prior_of_another_size_is_refused(pan):
         gen.generate(0, pan.frames[0], Masks.from_dense(np.ones((1, 10, 10), bool), ids=[0]))
 
 
-def test_conditional_snap_keeps_masks_the_superpixels_do_not_follow():
-    """Two superpixels of 4 px; mask A covers 3 px of the first (snapped: IoU 0.75 with itself),
-    mask B all of the first and 1 px of the second (snapped: IoU 0.8)."""
+def test_snap_to_superpixels_is_a_majority_vote():
+    """Two superpixels of 4 px; mask A covers 3 px of the first, mask B all of the first and 1 px
+    of the second: both snap to the first superpixel exactly (the rule `masks_to_rows` shares)."""
     labels = np.array([[0, 0, 1, 1],
                        [0, 0, 1, 1]], np.int32)
     dense = np.zeros((2, 2, 4), bool)
     dense[0, 0, :2] = dense[0, 1, 0] = True
     dense[1, :, :2] = dense[1, 0, 2] = True
     packed = np.packbits(dense.transpose(0, 2, 1), axis=0)          # N x W x H, packed over N
-
-    def snap(min_iou: float) -> np.ndarray:
-        out = snap_to_superpixels(packed, 2, np.ascontiguousarray(labels.T), 2, min_iou)
-        return np.unpackbits(out, axis=0, count=2).transpose(0, 2, 1).astype(bool)
-
+    out = snap_to_superpixels(packed, 2, np.ascontiguousarray(labels.T), 2)
+    snapped = np.unpackbits(out, axis=0, count=2).transpose(0, 2, 1).astype(bool)
     whole = labels == 0
-    assert (snap(0.0) == np.stack([whole, whole])).all()
-    assert (snap(0.8) == np.stack([dense[0], whole])).all()
+    assert (snapped == np.stack([whole, whole])).all()
+    rows, fit = masks_to_rows(dense, labels, 2)
+    assert rows.tolist() == [[True, False], [True, False]] and fit.tolist() == [0.75, 0.8]
 
 
 def test_nms_free_candidates_do_not_count_against_the_cap():

@@ -164,14 +164,10 @@ def warp_packed(packed: np.ndarray, index: np.ndarray, valid: np.ndarray) -> np.
     return np.take(packed.reshape(nb, w * h), index.ravel(), axis=1).reshape(nb, w, h)
 
 
-def snap_to_superpixels(packed: np.ndarray, n: int, labels_t: np.ndarray, count: int,
-                        min_iou: float = 0.0) -> np.ndarray:
+def snap_to_superpixels(packed: np.ndarray, n: int, labels_t: np.ndarray, count: int) -> np.ndarray:
     """Majority vote per superpixel: a mask keeps a superpixel iff it covers at least half of it.
 
-    `labels_t` is the W x H (transposed) label map, matching the packed layout. A mask whose
-    snapped version overlaps it with IoU under `min_iou` stays as it was: there the superpixels
-    do not follow its outline (a thin part, a low-contrast edge cut through), and snapping would
-    replace a right mask by a wrong one.
+    `labels_t` is the W x H (transposed) label map, matching the packed layout.
     """
     nb, w, h = packed.shape
     flat = labels_t.ravel()
@@ -181,13 +177,7 @@ def snap_to_superpixels(packed: np.ndarray, n: int, labels_t: np.ndarray, count:
     sizes = np.bincount(flat, minlength=count)
     keep = 2 * votes >= sizes[None]
     keep &= (sizes > 0)[None]
-    snapped = keep[:, flat]
-    if min_iou > 0:
-        inter = (votes * keep).sum(1)
-        union = keep.astype(np.int64) @ sizes + votes.sum(1) - inter
-        loose = inter < min_iou * np.maximum(union, 1)
-        snapped[loose] = bits[loose].astype(bool)
-    return np.packbits(snapped, axis=0).reshape(-1, w, h)
+    return np.packbits(keep[:, flat], axis=0).reshape(-1, w, h)
 
 
 def encode_packed(packed: np.ndarray, n: int) -> list[dict]:
@@ -205,9 +195,8 @@ def encode_packed(packed: np.ndarray, n: int) -> list[dict]:
 class FlowPropagator:
     """`Propagator` of the classic backend (see the module docstring)."""
 
-    def __init__(self, flows: FlowCache, superpixels: SuperpixelCache, snap: bool = True,
-                 snap_iou: float = 0.0) -> None:
-        self.flows, self.superpixels, self.snap, self.snap_iou = flows, superpixels, snap, snap_iou
+    def __init__(self, flows: FlowCache, superpixels: SuperpixelCache, snap: bool = True) -> None:
+        self.flows, self.superpixels, self.snap = flows, superpixels, snap
         self.seconds = 0.0
         self.frames = 0
 
@@ -230,7 +219,7 @@ class FlowPropagator:
             packed = warp_packed(packed, index, valid)
             if self.snap and t == stop:
                 sp = self.superpixels.get(t, source.frame(t))
-                packed = snap_to_superpixels(packed, n, sp.labels_t, sp.count, self.snap_iou)
+                packed = snap_to_superpixels(packed, n, sp.labels_t, sp.count)
             rles = encode_packed(packed, n)
             area = areas(rles)
             keep = np.flatnonzero(area > 0)

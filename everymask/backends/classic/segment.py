@@ -37,8 +37,8 @@ import numpy as np
 
 from ...config import RunConfig
 from ...masks import Masks
-from .regions import (RegionGraph, background_likelihood, border_stats, enclosed_regions, mask_nms, masks_to_rows, merge_tree, region_graph,
-                      tree_members, unique_rows)
+from .regions import (RegionGraph, background_likelihood, border_stats, enclosed_regions, mask_nms, masks_to_rows,
+                      merge_tree, region_graph, tree_members, unique_rows)
 from .superpixels import SuperpixelCache, Superpixels
 
 # Hysteresis for regions found before (as trackers keep a track at a lower confidence than
