@@ -8,6 +8,9 @@ scale change, objects that enter late, leave early, leave the frame or hide behi
 over two seconds and come back, a panning and zooming camera with shake, per-frame flicker,
 motion blur, cast shadows, vignetting, sensor noise, lens softening and JPEG compression, on a
 background with its own structures (panels, poles, pebbles) that the ground truth ignores.
+The `sparse` preset keeps every degradation but has four objects (one passes behind another, one
+enters late, one leaves the frame for over two seconds and returns) and no background stuff: the
+kind of scene issue 11's unseen set describes, between `synthetic.py` and the cluttered presets.
 
     scene = make_hard_scene("mixed", seed=0)            # 96 frames, 240 x 426 (the sample's size)
     json.dump(scene.to_ytvis(), open("gt.json", "w"))
@@ -32,11 +35,12 @@ from .synthetic import ArraySource
 
 # the camera: shot noise, read noise (in 8-bit levels^2), JPEG quality range, background defocus (px at 240p)
 SHOT_NOISE, READ_NOISE, JPEG_QUALITY, BG_DEFOCUS = 0.08, 3.0, (50, 80), 1.0
-PRESETS = ("clutter", "occlusion_return", "camera", "mixed")
+PRESETS = ("clutter", "occlusion_return", "camera", "mixed", "sparse")
+CLUTTERED = PRESETS[:4]             # the 9-14 object presets (RESULTS' "hard mean" before "sparse" existed)
 SMALL = {"size": (96, 160), "num_frames": 32}
 FPS = 25.0
 
-__all__ = ["PRESETS", "SMALL", "ArraySource", "GTTrack", "HardScene", "make_hard_scene"]
+__all__ = ["CLUTTERED", "PRESETS", "SMALL", "ArraySource", "GTTrack", "HardScene", "make_hard_scene"]
 
 
 @dataclass
@@ -199,6 +203,8 @@ def _actors(name: str, rng: np.random.Generator, T: int, H: int, W: int) -> tupl
         cam = _camera(rng, T, H, W, pan=(0.95, 0.12), zoom=0.25, shake=3.0, out_and_back=True)
     elif name == "mixed":
         cam = _camera(rng, T, H, W, pan=(0.35, 0.1), zoom=0.15, shake=2.5)
+    elif name == "sparse":
+        cam = _camera(rng, T, H, W, pan=(0.2, 0.05), zoom=0.1, shake=2.0)
     else:
         raise ValueError(f"unknown hard scene {name!r}; choose one of {', '.join(PRESETS)}")
     actors: list[Actor] = []
@@ -245,6 +251,12 @@ def _actors(name: str, rng: np.random.Generator, T: int, H: int, W: int) -> tupl
             add([(0, x, y), (1, x2, y + rng.uniform(-0.15, 0.15))], rng.uniform(55, 88))
         add([(0.3, 1.3, 0.2), (0.55, 0.7, 0.25), (1, 0.3, 0.2)], 66)                                  # enters late
         add([(0, 0.25, 0.82), (0.55, 0.15, 0.85), (0.7, -0.3, 0.85)], 64)                              # leaves early
+    if name == "sparse":            # four things, no background stuff: every degradation, little clutter
+        add([(0, 0.3, 0.45), (1, 0.4, 0.5)], 100, z=2.0)                                             # in front
+        add([(0, 0.05, 0.4), (0.5, 0.3, 0.45), (1, 0.6, 0.4)], 60, z=1.0)                            # passes behind
+        add([(0.3, 1.25, 0.3), (0.5, 0.8, 0.3), (1, 0.7, 0.25)], 66)                                 # enters late
+        add([(0, 0.8, 0.75), (0.2, 1.3, 0.8), (0.7, 1.3, 0.8), (0.9, 0.8, 0.7), (1, 0.75, 0.7)], 62,
+            hold=[(0.2, 0.7)])                                                                       # leaves, returns
     if name == "camera":                                             # the camera sweeps 2 frames wide and back
         for i in range(14):
             x = -0.05 + 2.0 * (i + rng.uniform(0.2, 0.8)) / 14
@@ -313,7 +325,8 @@ def make_hard_scene(name: str = "mixed", seed: int = 0, size: tuple[int, int] = 
     corners = [(np.array(p) - off) / z for off, z in map(cam.at, range(T)) for p in ((0, 0), (W, H))]
     origin = np.floor(np.min(corners, 0)) - 24
     far = np.ceil(np.max(corners, 0)) + 24
-    bg = background(rng, int(far[1] - origin[1]), int(far[0] - origin[0]), H, W, int(0.5 * H - origin[1]))
+    bg = background(rng, int(far[1] - origin[1]), int(far[0] - origin[0]), H, W, int(0.5 * H - origin[1]),
+                    stuff=name != "sparse")
     if BG_DEFOCUS > 0:                                            # the lens is focused on the things
         bg = cv2.GaussianBlur(bg, (0, 0), BG_DEFOCUS * H / 240)
     light_world = np.array([-0.5, -0.6, 0.62])

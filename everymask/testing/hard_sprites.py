@@ -284,9 +284,10 @@ def _colour(rng: np.random.Generator, lo: float, hi: float) -> tuple[float, floa
     return tuple(float(c) for c in rng.uniform(lo, hi, 3))
 
 
-def background(rng: np.random.Generator, bh: int, bw: int, H: int, W: int, horizon_y: int) -> np.ndarray:
+def background(rng: np.random.Generator, bh: int, bw: int, H: int, W: int, horizon_y: int,
+               stuff: bool = True) -> np.ndarray:
     """A bh x bw world canvas (frames are H x W): a wall over a floor meeting near `horizon_y`,
-    panels and shelves on the wall, poles, pebbles and leaves on the floor, uneven light.
+    panels and shelves on the wall, poles, pebbles and leaves on the floor (`stuff`), uneven light.
     Stuff, not things: the ground truth ignores all of it, as a real annotation would."""
     u = H / 240
     wall = random_material(rng, u * 3).render(rng, bh, bw)
@@ -296,6 +297,8 @@ def background(rng: np.random.Generator, bh: int, bw: int, H: int, W: int, horiz
     horizon = (horizon_y + 0.15 * H * spectral_noise(rng, 1, bw, 3.0)[0]).astype(int)
     img = np.where((np.arange(bh)[:, None] > horizon[None, :])[..., None], floor, wall)
     plain = img.copy()
+    if not stuff:
+        return (img * (1 + 0.22 * spectral_noise(rng, bh, bw, 3.0))[..., None]).astype(np.float32)
     for _ in range(int(bw * bh / (W * H) * STUFF_PANELS)):        # panels, shelves, windows on the wall
         pw, ph = int(rng.uniform(25, 110) * u), int(rng.uniform(20, 80) * u)
         x0, y0 = int(rng.uniform(0, bw - pw)), int(rng.uniform(0, max(1, horizon.min() - ph)))
