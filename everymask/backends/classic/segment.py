@@ -95,21 +95,29 @@ class SegmentGenerator:
         self.seconds = 0.0
         self.calls = 0
 
-    def _prior_rows(self, prior: Masks | None, sp: Superpixels, g: RegionGraph, frame_px: float) -> np.ndarray:
-        """Prior masks as superpixel rows, those whose outline the superpixels still carry
-        (IoU >= match_iou: what the engine needs to link them) and of a generated mask's area."""
+    def _prior_rows(self, prior: Masks | None, sp: Superpixels, g: RegionGraph,
+                    frame_px: float) -> tuple[np.ndarray, int]:
+        """-> (prior masks as superpixel rows, those whose outline the superpixels still carry
+        (IoU >= match_iou: what the engine needs to link them) and of a generated mask's area;
+        how many prior masks the superpixels can hold at all).
+
+        A prior mask smaller or thinner than the superpixels under it (the majority vote keeps
+        half of its area or less) came through the propagator's snap unsnapped; it can never be
+        re-found, and it is not counted among the arrivals that crowd the key frame (`_room`):
+        otherwise every small thing tracked on would take two new masks' room, for good."""
         K = sp.count
         if prior is None or len(prior) == 0:
-            return np.zeros((0, K), bool)
+            return np.zeros((0, K), bool), 0
         if tuple(prior.size) != sp.labels.shape:
             raise ValueError(f"prior masks of size {tuple(prior.size)} for a frame of size {sp.labels.shape}")
         rows, fit = masks_to_rows(prior.to_dense(), sp.labels, K)
         area = rows.astype(np.float32) @ g.sizes.astype(np.float32)
+        held = int((2 * area > prior.areas).sum())
         ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1))
         ok &= area <= 0.95 * frame_px
         # sorted and without duplicates: the output must not depend on the order the prior comes in
         packed = np.unique(np.packbits(rows[ok], axis=1), axis=0)
-        return np.unpackbits(packed, axis=1, count=K).astype(bool)
+        return np.unpackbits(packed, axis=1, count=K).astype(bool), held
 
     def _room(self, kept_prior: np.ndarray, n_arrived: int, budget: int) -> int:
         """How many of the kept candidates (in rank order; `kept_prior` marks re-found priors) fit.
@@ -144,7 +152,7 @@ class SegmentGenerator:
         # an object with a logo and the same object with a logo-shaped hole, the whole wins.
         ring_score = border_stats(cand[grew], g)[0]
         # Prior regions go first of all, so that a tree node identical to one is the duplicate dropped.
-        before = self._prior_rows(prior, sp, g, frame_px)
+        before, n_held = self._prior_rows(prior, sp, g, frame_px)
         n_prior = len(before)
         cand = np.concatenate([before, filled[grew], cand, holes])
         is_prior = np.arange(len(cand)) < n_prior
@@ -160,7 +168,7 @@ class SegmentGenerator:
         order = good[np.argsort(-rank[good], kind="stable")]
         budget = min(self.budget, self.config.max_masks)
         keep = mask_nms(cand, g.sizes, order, self.config.match_iou, budget, is_prior, self.config.max_masks)
-        keep = keep[:self._room(np.asarray(keep, np.int64) < n_prior, len(prior) if prior is not None else 0, budget)]
+        keep = keep[:self._room(np.asarray(keep, np.int64) < n_prior, n_held, budget)]
         dense = cand[keep][:, sp.labels] if keep else np.zeros((0, *size), bool)
         out = Masks.from_dense(dense, ids=range(len(keep)), scores=score[keep])
         self.seconds += time.perf_counter() - t0
