@@ -188,6 +188,22 @@ def test_nms_free_candidates_do_not_count_against_the_cap():
     assert mask_nms(over, sizes, np.arange(3), 0.5, 1, np.array([False, False, True])) == [0, 2]
 
 
+def test_small_arrivals_the_superpixels_cannot_hold_take_no_room(pan):
+    """Frame 5's own cut given back as its prior (all re-found, so 10 new masks fit beside them at
+    max_masks 30, a budget of 10), plus 60 arrivals of 2 x 2 px, smaller than any superpixel (the
+    propagator's snap lets such masks go on unsnapped): they can never be re-found and must not
+    take the room of new masks (30 less twice the arrivals not re-found), so the cut is the same."""
+    gen = load_classic_backend(RunConfig(max_masks=30)).generator
+    own = gen.generate(5, pan.frames[5])
+    dots = np.zeros((60, *own.size), bool)
+    for i in range(60):
+        y, x = 20 + 30 * (i // 12), 20 + 30 * (i % 12)
+        dots[i, y:y + 2, x:x + 2] = True
+    crowded = Masks.concat([own, Masks.from_dense(dots, ids=range(1000, 1060))])
+    a, b = gen.generate(5, pan.frames[5], own), gen.generate(5, pan.frames[5], crowded)
+    assert len(own) == 10 and len(a) == 19 and _same(a, b)
+
+
 def test_room_leaves_space_for_the_arrivals_not_refound():
     """max_masks 144: 40 of 60 arrivals re-found, 60 new masks kept: 100 + 2 x 20 lost fit; with
     80 arrivals (40 lost) only 144 - 80 = 64 do, and never fewer than the budget of 48."""

@@ -181,7 +181,8 @@ def snap_to_superpixels(packed: np.ndarray, n: int, labels_t: np.ndarray, count:
     on a flat wall, a pole): the vote empties them, and the engine would end their tracks at the
     key frame for want of pixels, not because their thing went away. With the vote alone, 8.2 %
     of the sample clip's tracks lived <= 10 frames and the median track 69 of 132 frames; with
-    the exception 4.1 % and 86 (benchmarks/RESULTS.md, "Small masks survive the key-frame snap").
+    the exception (and `SegmentGenerator._prior_rows` not counting these masks against the key
+    frame's room) 5.2 % and 75 (benchmarks/RESULTS.md, "Small masks survive the key-frame snap").
     A mask that shrank on the way (its thing left the frame or went behind another: what is left
     is a rim the warp leaves at the frame's border or the occluder's edge) gets the vote, which
     ends it.
