@@ -296,9 +296,18 @@ def background(rng: np.random.Generator, bh: int, bw: int, H: int, W: int, horiz
                      0.3).render(rng, bh, bw)
     horizon = (horizon_y + 0.15 * H * spectral_noise(rng, 1, bw, 3.0)[0]).astype(int)
     img = np.where((np.arange(bh)[:, None] > horizon[None, :])[..., None], floor, wall)
+    if stuff:
+        img = _add_stuff(rng, img, horizon, H, W)
+    light = 1 + 0.22 * spectral_noise(rng, bh, bw, 3.0)
+    return (img * light[..., None]).astype(np.float32)
+
+
+def _add_stuff(rng: np.random.Generator, img: np.ndarray, horizon: np.ndarray, H: int, W: int) -> np.ndarray:
+    """Panels and shelves on the wall, poles and cables, pebbles and leaves on the floor, drawn into
+    the canvas `img` (wall above `horizon`, floor below) and blended with it at STUFF_OPACITY."""
+    bh, bw = img.shape[:2]
+    u = H / 240
     plain = img.copy()
-    if not stuff:
-        return (img * (1 + 0.22 * spectral_noise(rng, bh, bw, 3.0))[..., None]).astype(np.float32)
     for _ in range(int(bw * bh / (W * H) * STUFF_PANELS)):        # panels, shelves, windows on the wall
         pw, ph = int(rng.uniform(25, 110) * u), int(rng.uniform(20, 80) * u)
         x0, y0 = int(rng.uniform(0, bw - pw)), int(rng.uniform(0, max(1, horizon.min() - ph)))
@@ -314,6 +323,4 @@ def background(rng: np.random.Generator, bh: int, bw: int, H: int, W: int, horiz
         r = max(1, int(rng.uniform(2, 7) * u))
         cv2.ellipse(img, (x, y), (r, max(1, int(r * rng.uniform(0.5, 1)))), rng.uniform(0, 180), 0, 360,
                     _colour(rng, 0.1, 0.8), -1)
-    img = STUFF_OPACITY * img + (1 - STUFF_OPACITY) * plain
-    light = 1 + 0.22 * spectral_noise(rng, bh, bw, 3.0)
-    return (img * light[..., None]).astype(np.float32)
+    return STUFF_OPACITY * img + (1 - STUFF_OPACITY) * plain
