@@ -29,6 +29,7 @@ from pycocotools import mask as mask_utils
 from ...bounded_cache import BoundedCache
 from ...masks import Masks, areas
 from ...video.base import FrameSource
+from .regions import held_by_vote
 from .superpixels import SuperpixelCache
 
 
@@ -199,7 +200,7 @@ def snap_to_superpixels(packed: np.ndarray, n: int, labels_t: np.ndarray, count:
     out = keep[:, flat]
     if seed_areas is not None:
         own = votes.sum(1)
-        unsupported = (2 * (keep @ sizes) <= own) & (own >= KEPT_AREA * np.asarray(seed_areas))
+        unsupported = ~held_by_vote(keep @ sizes, own) & (own >= KEPT_AREA * np.asarray(seed_areas))
         out[unsupported] = bits[unsupported].astype(bool)
     return np.packbits(out, axis=0).reshape(-1, w, h)
 

@@ -292,6 +292,13 @@ def enclosed_regions(members: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
     return filled, np.asarray(holes, bool).reshape(-1, K)
 
 
+def held_by_vote(kept_area: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Whether the superpixels a majority vote keeps for a mask hold it: more than half of its area.
+    A mask smaller or thinner than the superpixels under it is not held (the propagator lets it go
+    on unsnapped, and the generator can never re-find it)."""
+    return 2 * np.asarray(kept_area) > np.asarray(area)
+
+
 def masks_to_rows(dense: np.ndarray, labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel masks as superpixel rows by majority vote -> (N x K rows, IoU of each row with its mask).
 

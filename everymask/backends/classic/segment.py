@@ -37,8 +37,8 @@ import numpy as np
 
 from ...config import RunConfig
 from ...masks import Masks
-from .regions import (RegionGraph, background_likelihood, border_stats, enclosed_regions, mask_nms, masks_to_rows,
-                      merge_tree, region_graph, tree_members, unique_rows)
+from .regions import (RegionGraph, background_likelihood, border_stats, enclosed_regions, held_by_vote, mask_nms,
+                      masks_to_rows, merge_tree, region_graph, tree_members, unique_rows)
 from .superpixels import SuperpixelCache, Superpixels
 
 # Hysteresis for regions found before (as trackers keep a track at a lower confidence than
@@ -112,7 +112,7 @@ class SegmentGenerator:
             raise ValueError(f"prior masks of size {tuple(prior.size)} for a frame of size {sp.labels.shape}")
         rows, fit = masks_to_rows(prior.to_dense(), sp.labels, K)
         area = rows.astype(np.float32) @ g.sizes.astype(np.float32)
-        held = int((2 * area > prior.areas).sum())
+        held = int(held_by_vote(area, prior.areas).sum())
         ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1))
         ok &= area <= 0.95 * frame_px
         # sorted and without duplicates: the output must not depend on the order the prior comes in
