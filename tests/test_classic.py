@@ -181,3 +181,28 @@ def test_things_first_gives_a_one_mask_budget_to_the_square_not_the_wall():
         masks = gen.generate(0, img)
         kept[things_first] = [b.tolist() for b in masks.boxes]
     assert kept == {False: [[0.0, 0.0, 40.0, 60.0]], True: [[52.0, 22.0, 16.0, 16.0]]}
+
+
+def test_by_default_half_of_the_budget_goes_to_things():
+    """The scene above with four more flat quadrant-like regions: by contrast alone the background
+    regions take a budget of two; by default the second place goes to the square (the best thing)."""
+    from everymask.backends.classic.segment import SegmentGenerator
+    from everymask.backends.classic.superpixels import SuperpixelCache
+    img = np.zeros((60, 80, 3), np.uint8)
+    img[:, 40:] = 110
+    img[:30, :] += 40
+    img[22:38, 52:68] = 200
+    img = np.clip(img.astype(int) + np.random.default_rng(0).integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    square = [52.0, 22.0, 16.0, 16.0]
+    gen = SegmentGenerator(RunConfig(max_masks=6), SuperpixelCache())   # budget 2
+    boxes = [b.tolist() for b in gen.generate(0, img).boxes]
+    assert boxes[0] == [0.0, 0.0, 40.0, 60.0] and boxes[1] == square
+
+
+def test_take_turns_alternates_two_rankings_and_keeps_fixed_places():
+    from everymask.backends.classic.segment import take_turns
+    fixed = np.array([False, False, True, False, False])
+    first, second = np.array([2, 0, 1, 3, 4]), np.array([4, 3, 2, 1, 0])
+    # 2 is fixed and keeps first place; the other places go 0 (first), 4 (second), 1 (first), 3 (second)
+    assert take_turns(first, second, fixed).tolist() == [2, 0, 4, 1, 3]
+    assert take_turns(first, first, fixed).tolist() == first.tolist()
