@@ -88,7 +88,8 @@ class RunConfig:
                         "SAM 2 propagation)")
     step: int = knob(5, "frames between key frames")
     max_masks: int = knob(144, "largest masks kept per key frame")
-    min_area: float = knob(0.0005, "generated masks under this fraction of the frame are dropped")
+    min_area: float = knob(0.0005, "generated masks under this fraction of the frame (or under vanish-area, "
+                                        "if larger) are dropped")
     match_iou: float = knob(0.8, "IoU above which a propagated mask and a key-frame mask are one object")
     vanish_area: float = knob(0.0006, "a propagated mask under this fraction of the frame ends")
     carry_keys: int = knob(10, "an unmatched mask is carried at most this many key frames past the one it was "
@@ -186,6 +187,13 @@ class RunConfig:
             raise bad("use_m2m", "it is SAM 2's generator option; SAM's generator (--backend sam) has none")
         if self.schedule not in ("shared", "original"):
             raise bad("schedule", "must be 'shared' or 'original'")
+
+    @property
+    def min_generated_area(self) -> float:
+        """Fraction of the frame under which a key frame's generated mask is dropped: min_area, or
+        vanish_area where larger, since such a mask ends on the first frame it is propagated to
+        and would only make a track of one frame."""
+        return max(self.min_area, self.vanish_area)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -96,6 +96,18 @@ def test_min_area_drops_small_generated_masks(tmp_path):
     assert [t.mean_area for t in run.tracks()] == [100.0]
 
 
+def test_a_generated_mask_under_vanish_area_starts_no_track(tmp_path):
+    """It would end on the first frame it is propagated to: a track of one frame per key frame.
+    A 3x3 mask (9 px) over min_area (5 px) but under vanish_area (20 px) is dropped; the one of
+    100 px stays, on every frame."""
+    truth = {1: {t: box(SIZE, 2, 2, 10, 10) for t in range(T)},
+             2: {t: box(SIZE, 20, 2, 3, 3) for t in range(T)}}
+    config = CONFIG.replace(min_area=5 / (40 * 60), vanish_area=20 / (40 * 60))
+    assert config.min_generated_area == config.vanish_area
+    run, _ = run_replay(tmp_path, truth, config=config)
+    assert spans(run) == [(1, 0, T - 1, T)]
+
+
 def test_vanish_area_ends_a_shrinking_mask(tmp_path):
     # shrinks by one row per frame from 10 rows; vanish at 5 rows * 10 px = 50 px
     truth = {1: {t: box(SIZE, 2, 2, max(10 - t, 1), 10) for t in range(T)}}

@@ -123,7 +123,7 @@ class Runner:
             masks = self.backend.generator.generate(k, image, prior)
         with self.timer.stage("associate"):
             areas = masks.areas
-            keep = np.flatnonzero(areas >= max(self.config.min_area * self.frame_px, 1))
+            keep = np.flatnonzero(areas >= max(self.config.min_generated_area * self.frame_px, 1))
             keep = keep[np.argsort(-areas[keep], kind="stable")][: self.config.max_masks]
             if self.config.coverage_target < 1.0:
                 keep = keep[: covering_prefix([masks.rles[i] for i in keep], self.config.coverage_target,

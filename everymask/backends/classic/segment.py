@@ -135,7 +135,7 @@ class SegmentGenerator:
         rows, fit = masks_to_rows(prior.to_dense(), sp.labels, K)
         area = rows.astype(np.float32) @ g.sizes.astype(np.float32)
         held = int(held_by_vote(area, prior.areas).sum())
-        ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_area * frame_px, 1))
+        ok = (fit >= self.config.match_iou) & (area >= max(self.config.min_generated_area * frame_px, 1))
         ok &= area <= 0.95 * frame_px
         # sorted and without duplicates: the output must not depend on the order the prior comes in
         packed = np.unique(np.packbits(rows[ok], axis=1), axis=0)
@@ -165,10 +165,10 @@ class SegmentGenerator:
         members = unique_rows(np.concatenate([tree_members(sp.count, merge_tree(g, link)[0])
                                             for link in ("ward", "boundary")]))
         area = members.astype(np.float32) @ g.sizes.astype(np.float32)
-        ok = (area >= max(self.config.min_area * frame_px, 1)) & (area <= 0.95 * frame_px)
+        ok = (area >= max(self.config.min_generated_area * frame_px, 1)) & (area <= 0.95 * frame_px)
         cand = members[ok]
         cand = cand[self._usable(cand, g, size)[0]]
-        filled, holes = enclosed_regions(cand, sp.labels, g.sizes, self.config.min_area * frame_px)
+        filled, holes = enclosed_regions(cand, sp.labels, g.sizes, self.config.min_generated_area * frame_px)
         grew = (filled != cand).any(1)
         # Filled regions come first and inherit their ring's score: where NMS must choose between
         # an object with a logo and the same object with a logo-shaped hole, the whole wins.
