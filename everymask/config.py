@@ -123,9 +123,9 @@ class RunConfig:
                                "when resuming", identity=False)
     schedule: str = knob("shared", "shared (each frame encoded once, key frames twice) or original (per task, as "
                                    "the original method); may change when resuming", identity=False)
-    # part-of hierarchy
     things_first: bool = knob(False, "classic: the key frame's whole mask budget to closed regions (things) first; "
                               "by default half goes to them, half to the highest-contrast regions (walls, floors, sky)")
+    # part-of hierarchy
     part_inside: float = knob(0.9, "part-of: fraction of a part's pixels inside its whole in a frame")
     part_frames: float = knob(0.8, "part-of: fraction of co-visible frames where that holds")
     part_max_ratio: float = knob(0.8, "part-of: a part's mean area at most this fraction of the whole's "

@@ -184,8 +184,8 @@ def test_things_first_gives_a_one_mask_budget_to_the_square_not_the_wall():
 
 
 def test_by_default_half_of_the_budget_goes_to_things():
-    """The scene above with four more flat quadrant-like regions: by contrast alone the background
-    regions take a budget of two; by default the second place goes to the square (the best thing)."""
+    """The scene above with a budget of two: the first place goes by contrast (the left half, a
+    wall), the second by the things ranking (the square), where contrast alone gives both to walls."""
     from everymask.backends.classic.segment import SegmentGenerator
     from everymask.backends.classic.superpixels import SuperpixelCache
     img = np.zeros((60, 80, 3), np.uint8)

@@ -58,7 +58,8 @@ PRIOR_SLACK = 0.1
 # >> 1) loses of its contrast score (in [0, 1]): enough to put a closed object of the same
 # contrast first. By default that ranking fills half of the budget; all of it (--things-first)
 # shortens tracks on real footage (sample clip median 75 -> 65.5 frames) and fragments more
-# (hard scenes frag 2.30 -> 2.62), half of it does neither (benchmarks/RESULTS.md).
+# (hard scenes frag 2.30 -> 2.62); half of it keeps tracks long (71 frames) and frag at 2.23
+# (benchmarks/RESULTS.md, "Half of the budget to things").
 BACKGROUND_PENALTY = 0.5
 
 
