@@ -113,7 +113,8 @@ class SegmentGenerator:
         # Unmatched masks live on as their own tracks, so a frame carries about three key frames'
         # worth of masks (its own, the previous key frame's carried forward, the next one's carried
         # back); a third of the engine's max_masks keeps masks per frame near max_masks on busy
-        # real footage. Ranked by score, so the budget drops the least stable masks first.
+        # real footage. Filled in turns from two rankings (`take_turns`), so the budget drops the
+        # least well-bounded masks of each kind first.
         self.budget = max(1, config.max_masks // 3)
         self.seconds = 0.0
         self.calls = 0
