@@ -27,25 +27,15 @@ from everymask.backends.classic.regions import merge_tree, region_graph, tree_me
 from everymask.backends.classic.segment import SegmentGenerator, lab_image  # noqa: E402
 from everymask.backends.classic.superpixels import SuperpixelCache  # noqa: E402
 from everymask.config import RunConfig  # noqa: E402
+from everymask.masks import iou_matrix  # noqa: E402
 from everymask.testing.hard_scenes import PRESETS, make_hard_scene  # noqa: E402
 
 
-def best_ious(masks: np.ndarray, target: np.ndarray) -> float:
-    """Best IoU of any of `masks` (N x H x W bool) with `target` (H x W bool)."""
-    if len(masks) == 0:
-        return 0.0
-    inter = (masks & target).reshape(len(masks), -1).sum(1)
-    union = (masks | target).reshape(len(masks), -1).sum(1)
-    return float((inter / np.maximum(union, 1)).max())
-
-
-def tree_best_iou(members: np.ndarray, labels: np.ndarray, target: np.ndarray) -> float:
+def tree_best_iou(members: np.ndarray, labels: np.ndarray, sizes: np.ndarray, target: np.ndarray) -> float:
     """Best IoU of any tree node (a row of superpixel flags) with `target`, from superpixel counts."""
-    count = labels.max() + 1
-    inside = np.bincount(labels[target], minlength=count).astype(np.float64)
-    size = np.bincount(labels.ravel(), minlength=count).astype(np.float64)
+    inside = np.bincount(labels[target], minlength=len(sizes)).astype(np.float64)
     inter = members.astype(np.float64) @ inside
-    area = members.astype(np.float64) @ size
+    area = members.astype(np.float64) @ sizes.astype(np.float64)
     return float((inter / np.maximum(area + target.sum() - inter, 1)).max())
 
 
@@ -57,7 +47,7 @@ def coverage(name: str, seed: int, key_frames: list[int], config: RunConfig) -> 
     rows: dict[str, list[tuple[float, float]]] = {"object": [], "part": []}
     for k in key_frames:
         image = scene.frames[k]
-        output = generator.generate(k, image).to_dense()
+        output = generator.generate(k, image).rles
         sp = cache.get(k, image)
         g = region_graph(sp, lab_image(image))
         members = unique_rows(np.concatenate([tree_members(sp.count, merge_tree(g, link)[0])
@@ -65,7 +55,8 @@ def coverage(name: str, seed: int, key_frames: list[int], config: RunConfig) -> 
         for track in scene.tracks:
             target = scene.mask(track.track_id, k)
             if target.sum() >= 20:
-                rows[track.level].append((best_ious(output, target), tree_best_iou(members, sp.labels, target)))
+                found = float(iou_matrix(output, [track.rles[k]]).max()) if output else 0.0
+                rows[track.level].append((found, tree_best_iou(members, sp.labels, g.sizes, target)))
     return {level: np.asarray(r, float).reshape(-1, 2) for level, r in rows.items()}
 
 
